@@ -1,0 +1,16 @@
+//! softcat's schema history. `softcat migrate` applies it; every change to
+//! the schema is a new migration module registered in [`Migrator`].
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_catalog_schema;
+
+/// Applies softcat's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_catalog_schema::Migration)]
+    }
+}

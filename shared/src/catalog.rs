@@ -1,0 +1,151 @@
+//! Domain values parsed once at the edge and trusted after: which catalog,
+//! of which kind, and which CPU target.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The natural key of a catalog: its name and version (`EESSI` + `2023.06`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CatalogKey {
+    /// Catalog name, e.g. `EESSI` or `Spack`.
+    pub name: String,
+    /// Catalog version, e.g. an EESSI stack version or a Spack snapshot date.
+    pub version: String,
+}
+
+impl CatalogKey {
+    /// Builds a key from its two parts.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+        }
+    }
+}
+
+impl fmt::Display for CatalogKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.version)
+    }
+}
+
+/// The kinds of source softcat can load; stored as `catalog_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogKind {
+    /// EESSI: pre-built binaries on CVMFS, per CPU micro-architecture.
+    Eessi,
+    /// Spack: source packages with build recipes.
+    Spack,
+}
+
+impl CatalogKind {
+    /// The value stored in `software_catalogs.catalog_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eessi => "eessi",
+            Self::Spack => "spack",
+        }
+    }
+}
+
+impl fmt::Display for CatalogKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A CPU target such as `x86_64/amd/zen4`: a family (the first segment) and a
+/// micro-architecture (the rest, which may itself hold a vendor segment).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CpuTarget {
+    family: String,
+    microarchitecture: String,
+}
+
+/// Why a string is not a CPU target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid CPU target {value:?}: expected family/micro-architecture of [A-Za-z0-9_.+-] segments"
+)]
+pub struct InvalidCpuTarget {
+    /// The rejected text.
+    pub value: String,
+}
+
+impl CpuTarget {
+    /// Parses `family/microarchitecture[/…]`. Segments must be non-empty and
+    /// plain (no `..`, no spaces), because they end up in filesystem paths.
+    pub fn parse(value: &str) -> Result<Self, InvalidCpuTarget> {
+        let invalid = || InvalidCpuTarget {
+            value: value.to_owned(),
+        };
+        let (family, microarchitecture) = value.split_once('/').ok_or_else(invalid)?;
+        let plain_segment = |segment: &str| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'))
+        };
+        if !plain_segment(family) || !microarchitecture.split('/').all(plain_segment) {
+            return Err(invalid());
+        }
+        Ok(Self {
+            family: family.to_owned(),
+            microarchitecture: microarchitecture.to_owned(),
+        })
+    }
+
+    /// The CPU family, e.g. `x86_64` or `aarch64`.
+    pub fn family(&self) -> &str {
+        &self.family
+    }
+
+    /// Everything after the family, e.g. `amd/zen4` or `generic`.
+    pub fn microarchitecture(&self) -> &str {
+        &self.microarchitecture
+    }
+}
+
+impl fmt::Display for CpuTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.family, self.microarchitecture)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_family_from_microarchitecture_at_every_depth() {
+        let cases = [
+            ("x86_64/generic", "x86_64", "generic"),
+            ("aarch64/neoverse_v1", "aarch64", "neoverse_v1"),
+            ("x86_64/amd/zen4", "x86_64", "amd/zen4"),
+        ];
+        for (text, family, micro) in cases {
+            let target = CpuTarget::parse(text).expect(text);
+            assert_eq!(target.family(), family);
+            assert_eq!(target.microarchitecture(), micro);
+            assert_eq!(target.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_path_segment() {
+        for text in [
+            "x86_64",
+            "/zen4",
+            "x86_64/",
+            "x86_64/../etc",
+            "x86 64/zen",
+            "",
+        ] {
+            assert!(CpuTarget::parse(text).is_err(), "{text:?} was accepted");
+        }
+    }
+}

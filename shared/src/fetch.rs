@@ -1,0 +1,301 @@
+//! Reading source documents: over http(s) with reqwest, or from `file://`
+//! URLs and plain paths. Fetched data is untrusted, so every read is bounded
+//! in size and time, and transient failures are retried with backoff.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use tokio::io::AsyncReadExt;
+
+use crate::config::FetchConfig;
+
+/// Why a document could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The location is neither an http(s) URL, a `file://` URL nor a path.
+    #[error("{location}: not an http(s) URL, file:// URL or path")]
+    InvalidLocation {
+        /// The location as given.
+        location: String,
+    },
+    /// The server answered 404, or the file does not exist.
+    #[error("{location}: not found")]
+    NotFound {
+        /// The location as given.
+        location: String,
+    },
+    /// The document is larger than the configured cap.
+    #[error("{location}: larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The location as given.
+        location: String,
+        /// The cap, in bytes.
+        limit: u64,
+    },
+    /// The server answered with an error status.
+    #[error("{location}: HTTP {status}")]
+    Status {
+        /// The location as given.
+        location: String,
+        /// The status received.
+        status: StatusCode,
+    },
+    /// Connecting, sending or receiving failed (after the retries).
+    #[error("{location}: {source}")]
+    Transport {
+        /// The location as given.
+        location: String,
+        /// What reqwest reported.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Reading a local file failed.
+    #[error("{location}: {source}")]
+    Io {
+        /// The location as given.
+        location: String,
+        /// What the OS reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built (TLS initialisation).
+    #[error("HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+impl FetchError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => {
+                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Transport { source, .. } => !source.is_builder() && !source.is_redirect(),
+            _ => false,
+        }
+    }
+}
+
+/// Reads documents within the limits of a [`FetchConfig`].
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    config: FetchConfig,
+}
+
+impl Fetcher {
+    /// Builds a fetcher; the HTTP client is shared by all its requests.
+    pub fn new(config: &FetchConfig) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("softcat/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout())
+            .read_timeout(config.read_timeout())
+            .timeout(config.total_timeout())
+            .build()
+            .map_err(FetchError::Client)?;
+        Ok(Self {
+            client,
+            config: config.clone(),
+        })
+    }
+
+    /// Reads a whole document.
+    pub async fn fetch(&self, location: &str) -> Result<Vec<u8>, FetchError> {
+        match Location::parse(location)? {
+            Location::Http(url) => self.fetch_http_with_retries(location, url).await,
+            Location::File(path) => self.read_file(location, path).await,
+        }
+    }
+
+    /// Reads a document that may legitimately be absent: `None` when the
+    /// server answers 404 or the file does not exist.
+    pub async fn fetch_optional(&self, location: &str) -> Result<Option<Vec<u8>>, FetchError> {
+        match self.fetch(location).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(FetchError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn fetch_http_with_retries(
+        &self,
+        location: &str,
+        url: reqwest::Url,
+    ) -> Result<Vec<u8>, FetchError> {
+        let mut backoff = Duration::from_millis(self.config.retry_backoff_ms);
+        let mut attempt = 0;
+        loop {
+            match self.fetch_http(location, url.clone()).await {
+                Err(error) if error.is_transient() && attempt < self.config.retries => {
+                    attempt += 1;
+                    tracing::warn!(%location, attempt, error = %error, "fetch failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2);
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn fetch_http(&self, location: &str, url: reqwest::Url) -> Result<Vec<u8>, FetchError> {
+        let transport = |source| FetchError::Transport {
+            location: location.to_owned(),
+            source,
+        };
+        let response = self.client.get(url).send().await.map_err(transport)?;
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND {
+            return Err(FetchError::NotFound {
+                location: location.to_owned(),
+            });
+        }
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                location: location.to_owned(),
+                status,
+            });
+        }
+        let limit = self.config.max_bytes;
+        let too_large = || FetchError::TooLarge {
+            location: location.to_owned(),
+            limit,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(transport)?;
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    async fn read_file(&self, location: &str, path: PathBuf) -> Result<Vec<u8>, FetchError> {
+        let io = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                FetchError::NotFound {
+                    location: location.to_owned(),
+                }
+            } else {
+                FetchError::Io {
+                    location: location.to_owned(),
+                    source,
+                }
+            }
+        };
+        let limit = self.config.max_bytes;
+        let file = tokio::fs::File::open(&path).await.map_err(io)?;
+        let mut body = Vec::new();
+        // Read one byte past the cap to tell "exactly at the cap" from "over it".
+        file.take(limit + 1)
+            .read_to_end(&mut body)
+            .await
+            .map_err(io)?;
+        if body.len() as u64 > limit {
+            return Err(FetchError::TooLarge {
+                location: location.to_owned(),
+                limit,
+            });
+        }
+        Ok(body)
+    }
+}
+
+/// Joins a document name onto a base location (URL or directory).
+pub fn join_location(base: &str, name: &str) -> String {
+    if base.contains("://") {
+        format!("{}/{}", base.trim_end_matches('/'), name)
+    } else {
+        PathBuf::from(base)
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+enum Location {
+    Http(reqwest::Url),
+    File(PathBuf),
+}
+
+impl Location {
+    fn parse(location: &str) -> Result<Self, FetchError> {
+        let invalid = || FetchError::InvalidLocation {
+            location: location.to_owned(),
+        };
+        if !location.contains("://") {
+            return if location.is_empty() {
+                Err(invalid())
+            } else {
+                Ok(Self::File(PathBuf::from(location)))
+            };
+        }
+        let url = reqwest::Url::parse(location).map_err(|_| invalid())?;
+        match url.scheme() {
+            "http" | "https" => Ok(Self::Http(url)),
+            "file" => url.to_file_path().map(Self::File).map_err(|()| invalid()),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_urls_and_paths() {
+        assert_eq!(
+            join_location("https://www.eessi.io/api_data/data/", "a.json"),
+            "https://www.eessi.io/api_data/data/a.json"
+        );
+        assert_eq!(
+            join_location("file:///srv/data", "a.json"),
+            "file:///srv/data/a.json"
+        );
+        assert_eq!(join_location("/srv/data", "a.json"), "/srv/data/a.json");
+    }
+
+    #[tokio::test]
+    async fn local_files_are_capped_and_missing_ones_are_not_found() {
+        let dir = std::env::temp_dir().join(format!("softcat-fetch-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("doc.json");
+        std::fs::write(&file, b"0123456789").unwrap();
+        let config = FetchConfig {
+            max_bytes: 10,
+            ..FetchConfig::default()
+        };
+        let fetcher = Fetcher::new(&config).unwrap();
+        let location = file.to_string_lossy().into_owned();
+        assert_eq!(fetcher.fetch(&location).await.unwrap(), b"0123456789");
+        let url = format!("file://{location}");
+        assert_eq!(fetcher.fetch(&url).await.unwrap().len(), 10);
+
+        let small = Fetcher::new(&FetchConfig {
+            max_bytes: 9,
+            ..config
+        })
+        .unwrap();
+        assert!(matches!(
+            small.fetch(&location).await,
+            Err(FetchError::TooLarge { limit: 9, .. })
+        ));
+        let missing = dir.join("absent.json").to_string_lossy().into_owned();
+        assert!(small.fetch_optional(&missing).await.unwrap().is_none());
+        assert!(matches!(
+            fetcher.fetch("ftp://example.org/x").await,
+            Err(FetchError::InvalidLocation { .. })
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,215 @@
+//! The loader: brings one stored catalog exactly in line with a source.
+//!
+//! One transaction per catalog, under a per-catalog advisory lock so that two
+//! loads of one catalog never interleave. The snapshot is compared with what
+//! is stored ([`plan`]) and only the differences are written ([`write`]). A
+//! second identical load writes nothing; a source that cannot be read changes
+//! nothing.
+
+mod plan;
+pub mod progress;
+pub mod report;
+mod write;
+
+use std::time::Instant;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, TransactionTrait, Value};
+use xxhash_rust::xxh3::xxh3_64;
+
+pub use progress::{NoProgress, Phase, Progress};
+pub use report::{LevelCounts, LoadOutcome, LoadReport};
+
+use crate::catalog::CatalogKey;
+use crate::fetch::Fetcher;
+use crate::snapshot::{CatalogSnapshot, Transformed};
+use crate::sources::{CatalogSource, SourceError};
+
+/// How a load treats an existing catalog, and whether it writes at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadOptions {
+    /// Bring an existing catalog in line with the source; without it an
+    /// existing catalog is left as it is.
+    pub update_existing: bool,
+    /// Compute the full statistics but write nothing.
+    pub dry_run: bool,
+}
+
+/// Why a load failed. Nothing was written when it does.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The source could not be fetched, parsed or understood.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Reads a source and loads it: fetch → parse → transform → load.
+pub async fn load_source<S: CatalogSource>(
+    db: &DatabaseConnection,
+    source: &S,
+    fetcher: &Fetcher,
+    options: LoadOptions,
+    progress: &dyn Progress,
+) -> Result<LoadReport, LoadError> {
+    let started = Instant::now();
+    progress.phase(Phase::Fetch, None);
+    let documents = source.fetch(fetcher).await?;
+    progress.phase(Phase::Transform, None);
+    let parsed = source.parse(&documents)?;
+    drop(documents);
+    let transformed = source.transform(parsed)?;
+    let mut report = load_snapshot(db, transformed, options, progress).await?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Loads a transformed snapshot into the database.
+pub async fn load_snapshot(
+    db: &DatabaseConnection,
+    transformed: Transformed,
+    options: LoadOptions,
+    progress: &dyn Progress,
+) -> Result<LoadReport, LoadError> {
+    let started = Instant::now();
+    let Transformed { snapshot, skipped } = transformed;
+    let mut report = LoadReport::new(snapshot.key.clone(), snapshot.kind, skipped);
+    let txn = db.begin().await?;
+    lock_catalog(&txn, &snapshot.key).await?;
+    let existing = find_catalog(&txn, &snapshot.key).await?;
+    report.catalog_uuid = existing.map(|(_, uuid)| uuid);
+    if existing.is_some() && !options.update_existing {
+        report.outcome = LoadOutcome::LeftExisting;
+        txn.rollback().await?;
+        report.elapsed = started.elapsed();
+        return Ok(report);
+    }
+
+    progress.phase(Phase::Compare, Some(snapshot.packages.len() as u64));
+    let plan = plan::compare(&txn, existing.map(|(id, _)| id), &snapshot).await?;
+    report.packages = LevelCounts {
+        skipped: report.packages.skipped,
+        ..plan.packages
+    };
+    report.versions = LevelCounts {
+        skipped: report.versions.skipped,
+        ..plan.versions
+    };
+    report.targets = LevelCounts {
+        skipped: report.targets.skipped,
+        ..plan.targets
+    };
+    if options.dry_run {
+        report.outcome = LoadOutcome::DryRun;
+        txn.rollback().await?;
+        report.elapsed = started.elapsed();
+        return Ok(report);
+    }
+
+    progress.phase(Phase::Write, Some(report.rows_written()));
+    let (catalog_id, uuid, catalog_changed) = match existing {
+        Some((id, uuid)) => (id, uuid, update_catalog(&txn, id, &snapshot).await?),
+        None => {
+            let (id, uuid) = insert_catalog(&txn, &snapshot).await?;
+            (id, uuid, true)
+        }
+    };
+    write::apply(&txn, catalog_id, &plan, progress).await?;
+    txn.commit().await?;
+    report.catalog_uuid = Some(uuid);
+    report.outcome = match existing {
+        None => LoadOutcome::Created,
+        Some(_) if plan.is_empty() && !catalog_changed => LoadOutcome::Unchanged,
+        Some(_) => LoadOutcome::Updated,
+    };
+    report.elapsed = started.elapsed();
+    tracing::info!(
+        catalog = %report.catalog,
+        outcome = ?report.outcome,
+        rows_written = report.rows_written(),
+        skipped = report.skipped.len(),
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "catalog loaded"
+    );
+    Ok(report)
+}
+
+/// Holds the catalog's advisory lock until the transaction ends; a second
+/// load of the same catalog waits here.
+async fn lock_catalog(db: &impl ConnectionTrait, key: &CatalogKey) -> Result<(), DbErr> {
+    let lock_id = xxh3_64(format!("softcat catalog\0{}\0{}", key.name, key.version).as_bytes());
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT pg_advisory_xact_lock($1)",
+        [(lock_id as i64).into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn find_catalog(
+    db: &impl ConnectionTrait,
+    key: &CatalogKey,
+) -> Result<Option<(i64, uuid::Uuid)>, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT id, uuid FROM software_catalogs WHERE name = $1 AND version = $2",
+            [key.name.clone().into(), key.version.clone().into()],
+        ))
+        .await?;
+    row.map(|row| Ok((row.try_get("", "id")?, row.try_get("", "uuid")?)))
+        .transpose()
+}
+
+fn catalog_fields(snapshot: &CatalogSnapshot) -> Vec<Value> {
+    vec![
+        snapshot.kind.as_str().into(),
+        snapshot.source_url.clone().into(),
+        snapshot.description.clone().into(),
+        snapshot.metadata.clone().into(),
+    ]
+}
+
+async fn insert_catalog(
+    db: &impl ConnectionTrait,
+    snapshot: &CatalogSnapshot,
+) -> Result<(i64, uuid::Uuid), DbErr> {
+    let mut values = vec![
+        snapshot.key.name.clone().into(),
+        snapshot.key.version.clone().into(),
+    ];
+    values.extend(catalog_fields(snapshot));
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "INSERT INTO software_catalogs (name, version, catalog_type, source_url, description, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, uuid",
+            values,
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotInserted)?;
+    Ok((row.try_get("", "id")?, row.try_get("", "uuid")?))
+}
+
+/// Updates the catalog's own fields if they differ; says whether they did.
+async fn update_catalog(
+    db: &impl ConnectionTrait,
+    id: i64,
+    snapshot: &CatalogSnapshot,
+) -> Result<bool, DbErr> {
+    let mut values = vec![id.into()];
+    values.extend(catalog_fields(snapshot));
+    let result = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE software_catalogs \
+             SET catalog_type = $2, source_url = $3, description = $4, metadata = $5, modified = now() \
+             WHERE id = $1 AND (catalog_type, source_url, description, metadata) \
+                   IS DISTINCT FROM ($2, $3, $4, $5::jsonb)",
+            values,
+        ))
+        .await?;
+    Ok(result.rows_affected() > 0)
+}

@@ -1,0 +1,45 @@
+//! How a load tells its caller where it is: the command draws a progress bar,
+//! a worker will record the phase on the job.
+
+/// The phases of a load, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the source documents.
+    Fetch,
+    /// Parsing and transforming them into a snapshot.
+    Transform,
+    /// Comparing the snapshot with what is stored.
+    Compare,
+    /// Writing the differences.
+    Write,
+}
+
+impl Phase {
+    /// A short lower-case name for logs and progress displays.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fetch => "fetch",
+            Self::Transform => "transform",
+            Self::Compare => "compare",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// Receives progress from a load. Methods are cheap and called per phase or
+/// per batch, never per row.
+pub trait Progress: Send + Sync {
+    /// A phase begins; `total` is its number of units (rows) when known.
+    fn phase(&self, phase: Phase, total: Option<u64>);
+    /// `units` more units of the current phase are done.
+    fn advance(&self, units: u64);
+}
+
+/// Ignores progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn phase(&self, _: Phase, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+}

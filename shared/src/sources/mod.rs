@@ -1,0 +1,82 @@
+//! The catalog loader framework: every kind of catalog is a [`CatalogSource`]
+//! that fetches its documents, parses them and transforms them into one
+//! [`CatalogSnapshot`](crate::snapshot::CatalogSnapshot). Adding a kind is one
+//! new module here.
+
+pub mod eessi;
+mod lenient;
+pub mod spack;
+
+use std::future::Future;
+
+pub use lenient::{Lenient, nullable};
+
+use crate::fetch::{FetchError, Fetcher};
+use crate::snapshot::Transformed;
+
+/// Why a source as a whole could not be turned into a catalog. Nothing is
+/// written when this happens.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A document could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// A document is not the JSON shape the source publishes.
+    #[error("{document}: {source}")]
+    Parse {
+        /// Which document.
+        document: String,
+        /// What serde reported, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The documents parse but do not describe the requested catalog.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One kind of catalog source: fetch → parse → transform.
+pub trait CatalogSource: Send + Sync {
+    /// The fetched, unparsed documents.
+    type Documents: Send;
+    /// The documents parsed into the source's own typed structures.
+    type Parsed;
+
+    /// Where the data comes from, for the catalog's `source_url`.
+    fn location(&self) -> &str;
+
+    /// Fetches the source documents.
+    fn fetch(
+        &self,
+        fetcher: &Fetcher,
+    ) -> impl Future<Output = Result<Self::Documents, SourceError>> + Send;
+
+    /// Parses fetched documents; fails only if a whole document is unreadable.
+    fn parse(&self, documents: &Self::Documents) -> Result<Self::Parsed, SourceError>;
+
+    /// Turns parsed documents into a snapshot; entries that cannot be
+    /// understood are skipped and listed, not fatal.
+    fn transform(&self, parsed: Self::Parsed) -> Result<Transformed, SourceError>;
+}
+
+/// Runs a source from fetch to snapshot.
+pub async fn read_catalog<S: CatalogSource>(
+    source: &S,
+    fetcher: &Fetcher,
+) -> Result<Transformed, SourceError> {
+    let documents = source.fetch(fetcher).await?;
+    let parsed = source.parse(&documents)?;
+    drop(documents);
+    source.transform(parsed)
+}
+
+/// Parses one JSON document, naming it in the error.
+fn parse_document<T: serde::de::DeserializeOwned>(
+    document: &str,
+    bytes: &[u8],
+) -> Result<T, SourceError> {
+    serde_json::from_slice(bytes).map_err(|source| SourceError::Parse {
+        document: document.to_owned(),
+        source,
+    })
+}

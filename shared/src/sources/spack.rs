@@ -1,0 +1,283 @@
+//! Spack's `repology.json`: one document with every package of the builtin
+//! repository, its versions, download URLs and categories.
+//!
+//! A package's identity is its `name` field (key `D` holds `ldc`); entries
+//! that share a name are merged. Targets are build variants derived from the
+//! categories: every version builds in the `default` variant, and `windows`,
+//! `detectable` and `build-tools` add a platform, an external (system) install
+//! and a build-tool role.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{CatalogSource, Lenient, SourceError, nullable, parse_document};
+use crate::catalog::{CatalogKey, CatalogKind};
+use crate::fetch::Fetcher;
+use crate::snapshot::{
+    CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
+    TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
+};
+
+/// Loads a Spack catalog from a `repology.json` URL or path.
+#[derive(Debug, Clone)]
+pub struct SpackSource {
+    /// URL or path of `repology.json`.
+    pub data_url: String,
+    /// Catalog name (`Spack`).
+    pub catalog_name: String,
+    /// Catalog version; taken from the document's `last_update` when `None`.
+    pub catalog_version: Option<String>,
+}
+
+/// The parsed document. Each package parses on its own, so one malformed
+/// package is skipped rather than failing the catalog.
+#[derive(Debug, Deserialize)]
+pub struct SpackDocument {
+    #[serde(default, deserialize_with = "nullable")]
+    last_update: Option<String>,
+    #[serde(default)]
+    num_packages: Option<Value>,
+    packages: BTreeMap<String, Lenient<SpackPackage>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SpackPackage {
+    #[serde(default, deserialize_with = "nullable")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    summary: String,
+    #[serde(default, deserialize_with = "nullable")]
+    homepages: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    categories: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    licenses: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    maintainers: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    dependencies: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    patches: Vec<Value>,
+    #[serde(default, deserialize_with = "nullable")]
+    alias: Vec<Value>,
+    #[serde(default, deserialize_with = "nullable")]
+    version: Vec<Lenient<SpackVersion>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SpackVersion {
+    version: String,
+    #[serde(default)]
+    downloads: Value,
+    #[serde(default, deserialize_with = "nullable")]
+    branch: Option<String>,
+    #[serde(default)]
+    repositories: Option<Value>,
+}
+
+impl CatalogSource for SpackSource {
+    type Documents = Vec<u8>;
+    type Parsed = SpackDocument;
+
+    fn location(&self) -> &str {
+        &self.data_url
+    }
+
+    async fn fetch(&self, fetcher: &Fetcher) -> Result<Vec<u8>, SourceError> {
+        Ok(fetcher.fetch(&self.data_url).await?)
+    }
+
+    fn parse(&self, documents: &Vec<u8>) -> Result<SpackDocument, SourceError> {
+        parse_document(&self.data_url, documents)
+    }
+
+    fn transform(&self, document: SpackDocument) -> Result<Transformed, SourceError> {
+        let version = match &self.catalog_version {
+            Some(version) => version.clone(),
+            None => catalog_version_from(document.last_update.as_deref()).ok_or_else(|| {
+                SourceError::Invalid(format!(
+                    "{}: no usable last_update; give the catalog version explicitly",
+                    self.data_url
+                ))
+            })?,
+        };
+        let mut snapshot = CatalogSnapshot {
+            key: CatalogKey::new(&self.catalog_name, version),
+            kind: CatalogKind::Spack,
+            source_url: self.data_url.clone(),
+            description: "Spack package repository".into(),
+            metadata: json!({
+                "last_update": document.last_update,
+                "num_packages": document.num_packages,
+            }),
+            packages: BTreeMap::new(),
+        };
+        let mut skipped = Vec::new();
+        // Entries filed under their own name come first, so that an alias
+        // entry (key `D`, name `ldc`) merges into the real one, not the reverse.
+        let (own, aliased): (Vec<_>, Vec<_>) =
+            document.packages.into_iter().partition(|(key, entry)| {
+                entry.0.as_ref().map_or(true, |package| {
+                    package.name.as_deref().is_none_or(|name| name == key)
+                })
+            });
+        for (key, entry) in own.into_iter().chain(aliased) {
+            match entry.0 {
+                Ok(package) => {
+                    let (package_key, package) = transform_package(&key, package, &mut skipped);
+                    snapshot.insert_package(package_key, package);
+                }
+                Err(reason) => skipped.push(SkippedEntry {
+                    level: Level::Package,
+                    entry: format!("package {key:?}"),
+                    reason,
+                }),
+            }
+        }
+        Ok(Transformed { snapshot, skipped })
+    }
+}
+
+/// The catalog version a `last_update` stands for: its date
+/// (`2026-07-01 10:13:51 -0700` → `2026-07-01`), or the text itself.
+fn catalog_version_from(last_update: Option<&str>) -> Option<String> {
+    let text = last_update?.trim();
+    let first = text.split_whitespace().next()?;
+    match chrono::NaiveDate::parse_from_str(first, "%Y-%m-%d") {
+        Ok(date) => Some(date.to_string()),
+        Err(_) => Some(text.to_owned()),
+    }
+}
+
+fn transform_package(
+    key: &str,
+    package: SpackPackage,
+    skipped: &mut Vec<SkippedEntry>,
+) -> (PackageKey, PackageSnapshot) {
+    let name = package
+        .name
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| key.to_owned());
+    let mut aliases: Vec<String> = package
+        .alias
+        .iter()
+        .filter_map(|alias| alias.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if key != name && !aliases.iter().any(|alias| alias == key) {
+        aliases.push(key.to_owned());
+    }
+    let targets = build_variants(&package.categories);
+    let row = PackageRow {
+        description: package.summary.trim().to_owned(),
+        homepage: package.homepages.first().cloned().unwrap_or_default(),
+        categories: package.categories,
+        licenses: package.licenses,
+        maintainers: package.maintainers,
+        metadata: json!({
+            "homepages": package.homepages,
+            "dependencies": package.dependencies,
+            "aliases": aliases,
+            "patches": package.patches,
+        }),
+    };
+    let mut snapshot = PackageSnapshot {
+        row,
+        versions: BTreeMap::new(),
+    };
+    for (index, entry) in package.version.into_iter().enumerate() {
+        let version = match entry.0 {
+            Ok(version) if !version.version.trim().is_empty() => version,
+            Ok(_) => {
+                skipped.push(version_skip(&name, index, "empty version string".into()));
+                continue;
+            }
+            Err(reason) => {
+                skipped.push(version_skip(&name, index, reason));
+                continue;
+            }
+        };
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("downloads".into(), json!(download_urls(&version.downloads)));
+        if let Some(branch) = version.branch {
+            metadata.insert("branch".into(), json!(branch));
+        }
+        if let Some(repositories) = version.repositories {
+            metadata.insert("repositories".into(), repositories);
+        }
+        snapshot.insert_version(
+            VersionKey {
+                version: version.version,
+                modulename: String::new(),
+            },
+            VersionSnapshot {
+                row: VersionRow {
+                    metadata: Value::Object(metadata),
+                    ..VersionRow::default()
+                },
+                targets: targets.clone(),
+            },
+        );
+    }
+    (
+        PackageKey {
+            name,
+            is_extension: false,
+        },
+        snapshot,
+    )
+}
+
+fn version_skip(package: &str, index: usize, reason: String) -> SkippedEntry {
+    SkippedEntry {
+        level: Level::Version,
+        entry: format!("package {package:?} version entry #{index}"),
+        reason,
+    }
+}
+
+/// The build variants a package's categories imply.
+fn build_variants(categories: &[String]) -> BTreeMap<TargetKey, TargetRow> {
+    let has = |category: &str| categories.iter().any(|c| c == category);
+    let mut variants = vec![("build_variant", "default")];
+    if has("windows") {
+        variants.push(("platform", "windows"));
+    }
+    if has("detectable") {
+        variants.push(("external", "system"));
+    }
+    if has("build-tools") {
+        variants.push(("build_system", "build-tool"));
+    }
+    variants
+        .into_iter()
+        .map(|(target_type, target_name)| {
+            (
+                TargetKey {
+                    target_type: target_type.into(),
+                    target_name: target_name.into(),
+                },
+                TargetRow {
+                    metadata: json!({}),
+                    ..TargetRow::default()
+                },
+            )
+        })
+        .collect()
+}
+
+/// Download URLs from `downloads`, which real data writes as a list of
+/// strings, a list holding an empty list (`[[]]`), or leaves out.
+fn download_urls(downloads: &Value) -> Vec<String> {
+    fn collect(value: &Value, urls: &mut Vec<String>) {
+        match value {
+            Value::String(url) if !url.is_empty() && !urls.contains(url) => urls.push(url.clone()),
+            Value::Array(items) => items.iter().for_each(|item| collect(item, urls)),
+            _ => {}
+        }
+    }
+    let mut urls = Vec::new();
+    collect(downloads, &mut urls);
+    urls
+}

@@ -1,0 +1,94 @@
+//! The command line: roles and operator commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// softcat keeps scientific-software catalogs (EESSI, Spack) in Postgres.
+#[derive(Debug, Parser)]
+#[command(name = "softcat", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./softcat.toml, or $SOFTCAT_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if needed and apply pending schema migrations.
+    Migrate,
+    /// Load a catalog from its source into the database.
+    #[command(subcommand)]
+    Load(LoadCommand),
+}
+
+/// The catalog kinds `softcat load` knows.
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// Load one EESSI stack version from the EESSI API data.
+    Eessi(EessiArgs),
+    /// Load the Spack package repository from repology.json.
+    Spack(SpackArgs),
+}
+
+/// Options every load shares.
+#[derive(Debug, Args)]
+pub struct CommonLoadArgs {
+    /// Catalog name (default from configuration).
+    #[arg(long)]
+    pub catalog_name: Option<String>,
+    /// Catalog version (EESSI: the stack version, newest by default; Spack:
+    /// taken from the source's last_update by default).
+    #[arg(long)]
+    pub catalog_version: Option<String>,
+    /// Compute and print the full statistics, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Bring an existing catalog in line with the source (otherwise an
+    /// existing catalog is left as it is).
+    #[arg(long)]
+    pub update_existing: bool,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `softcat load eessi`.
+#[derive(Debug, Args)]
+pub struct EessiArgs {
+    #[command(flatten)]
+    pub common: CommonLoadArgs,
+    /// Base URL or directory of the EESSI API documents.
+    #[arg(long)]
+    pub api_url: Option<String>,
+    /// Load Python/R/Perl… extensions as packages (default from configuration).
+    #[arg(long, overrides_with = "no_extensions")]
+    pub extensions: bool,
+    /// Do not load extensions.
+    #[arg(long, overrides_with = "extensions")]
+    pub no_extensions: bool,
+}
+
+impl EessiArgs {
+    /// The extensions choice, if the command line made one.
+    pub fn include_extensions(&self) -> Option<bool> {
+        match (self.extensions, self.no_extensions) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// `softcat load spack`.
+#[derive(Debug, Args)]
+pub struct SpackArgs {
+    #[command(flatten)]
+    pub common: CommonLoadArgs,
+    /// URL or path of Spack's repology.json.
+    #[arg(long)]
+    pub data_url: Option<String>,
+}

@@ -1,0 +1,236 @@
+//! Bad sources: a clear error and an untouched catalog, or a skipped and
+//! counted entry while the rest loads.
+
+mod support;
+
+use serde_json::{Value, json};
+use softcat_shared::config::FetchConfig;
+use softcat_shared::fetch::FetchError;
+use softcat_shared::loader::{LoadError, LoadOutcome};
+use softcat_shared::snapshot::Level;
+use softcat_shared::sources::SourceError;
+use support::*;
+
+const SAMPLE: &str = "spack/published-sample_repology.json";
+
+fn sample_text() -> String {
+    std::fs::read_to_string(data_file(SAMPLE)).unwrap()
+}
+
+/// A database holding the Spack sample, and its rows as they are.
+async fn loaded() -> (TestDb, Vec<String>) {
+    let db = TestDb::new().await;
+    db.load_spack(&spack_source(data_file(SAMPLE)), FIRST_LOAD)
+        .await
+        .expect("load sample");
+    let rows = db.dump().await;
+    (db, rows)
+}
+
+#[tokio::test]
+async fn truncated_json_fails_and_changes_nothing() {
+    let (db, before) = loaded().await;
+    let dir = TempDir::new();
+    let text = sample_text();
+    let path = dir.write("repology.json", &text[..text.len() / 2]);
+
+    let error = db
+        .load_spack(&spack_source(path.clone()), UPDATE)
+        .await
+        .expect_err("truncated JSON must fail");
+    assert!(
+        matches!(&error, LoadError::Source(SourceError::Parse { document, .. }) if *document == path),
+        "{error}"
+    );
+    assert!(error.to_string().contains("EOF"), "{error}");
+    assert_eq!(db.dump().await, before);
+}
+
+#[tokio::test]
+async fn a_document_of_the_wrong_shape_fails_and_changes_nothing() {
+    let (db, before) = loaded().await;
+    let dir = TempDir::new();
+    for (name, document) in [
+        (
+            "list.json",
+            json!({"last_update": "2025-03-20", "packages": ["3dtk"]}),
+        ),
+        ("no-packages.json", json!({"last_update": "2025-03-20"})),
+        ("array.json", json!([1, 2, 3])),
+    ] {
+        let path = dir.write(name, document.to_string());
+        let error = db
+            .load_spack(&spack_source(path), UPDATE)
+            .await
+            .expect_err(name);
+        assert!(
+            matches!(error, LoadError::Source(SourceError::Parse { .. })),
+            "{name}: {error}"
+        );
+    }
+    assert_eq!(db.dump().await, before);
+}
+
+#[tokio::test]
+async fn entries_with_wrong_types_or_missing_fields_are_skipped_and_named() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let mut document: Value = serde_json::from_str(&sample_text()).unwrap();
+    let packages = document["packages"].as_object_mut().unwrap();
+    packages["abacus"]["version"] = json!(5);
+    packages["3proxy"]["version"][0] = json!({"downloads": []});
+    packages["abduco"]["version"][1]["version"] = json!(["0.5"]);
+    let path = dir.write("repology.json", document.to_string());
+
+    let report = db
+        .load_spack(&spack_source(path), FIRST_LOAD)
+        .await
+        .expect("the rest loads");
+    assert_eq!(report.outcome, LoadOutcome::Created);
+    assert_eq!(report.packages.skipped, 1);
+    assert_eq!(report.versions.skipped, 2);
+    let named = |level: Level, needle: &str| {
+        report
+            .skipped
+            .iter()
+            .any(|entry| entry.level == level && entry.entry.contains(needle))
+    };
+    assert!(named(Level::Package, "abacus"), "{:?}", report.skipped);
+    assert!(named(Level::Version, "3proxy"), "{:?}", report.skipped);
+    assert!(named(Level::Version, "abduco"), "{:?}", report.skipped);
+    // 8 packages less abacus; 22 versions less abacus' 5 and the two bad ones.
+    assert_eq!(db.catalog_size("Spack", "2025-03-20").await.0, 7);
+    assert_eq!(db.catalog_size("Spack", "2025-03-20").await.1, 15);
+}
+
+#[tokio::test]
+async fn eessi_entries_that_cannot_be_understood_are_skipped() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let installation = |version: Value, module: Value, archs: Value| {
+        json!({"version": version, "module": module, "cpu_arch": archs,
+               "required_modules": [{"full_module_name": "EESSI/2025.06"}]})
+    };
+    let document = json!({
+        "architectures_map": {"2025.06": {}},
+        "software": {
+            "Good": {"description": "fine", "versions": [
+                installation(json!("1.0"), json!({"full_module_name": "Good/1.0"}),
+                             json!(["x86_64/generic", "x86_64/../../etc"])),
+                installation(json!(2), json!({"full_module_name": "Good/2"}), json!([])),
+                {"version": "3.0", "cpu_arch": ["x86_64/generic"],
+                 "required_modules": [{"full_module_name": "EESSI/2025.06"}]},
+            ]},
+            "Broken": {"versions": "not a list"},
+        }
+    });
+    dir.write("eessi_api_metadata_software.json", document.to_string());
+
+    let report = db
+        .load_eessi(&eessi_source(dir.path()), FIRST_LOAD)
+        .await
+        .expect("the rest loads");
+    assert_eq!(
+        (
+            report.packages.skipped,
+            report.versions.skipped,
+            report.targets.skipped
+        ),
+        (1, 2, 1),
+        "{:?}",
+        report.skipped
+    );
+    assert!(report.skipped.iter().any(|e| e.reason == "no module name"));
+    assert_eq!(db.catalog_size("EESSI", "2025.06").await, (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_source_over_the_size_cap_is_refused() {
+    let (db, before) = loaded().await;
+    let limit = FetchConfig {
+        max_bytes: 1_000,
+        retries: 0,
+        ..FetchConfig::default()
+    };
+    let error = db
+        .load_spack_with(&spack_source(data_file(SAMPLE)), UPDATE, &limit)
+        .await
+        .expect_err("over the cap");
+    assert!(
+        matches!(
+            error,
+            LoadError::Source(SourceError::Fetch(FetchError::TooLarge {
+                limit: 1_000,
+                ..
+            }))
+        ),
+        "{error}"
+    );
+
+    let server = FileServer::serve(&data_dir().join("spack")).await;
+    let url = format!("{}/published-sample_repology.json", server.base_url);
+    let error = db
+        .load_spack_with(&spack_source(url), UPDATE, &limit)
+        .await
+        .expect_err("over the cap over HTTP");
+    assert!(
+        error.to_string().contains("larger than the limit"),
+        "{error}"
+    );
+    assert_eq!(db.dump().await, before);
+}
+
+#[tokio::test]
+async fn an_unreachable_or_missing_source_fails_and_changes_nothing() {
+    let (db, before) = loaded().await;
+    let quick = FetchConfig {
+        retries: 1,
+        retry_backoff_ms: 10,
+        connect_timeout_secs: 2,
+        ..FetchConfig::default()
+    };
+    let error = db
+        .load_spack_with(&spack_source(unreachable_url()), UPDATE, &quick)
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        matches!(
+            error,
+            LoadError::Source(SourceError::Fetch(FetchError::Transport { .. }))
+        ),
+        "{error}"
+    );
+
+    let server = FileServer::serve(&data_dir().join("spack")).await;
+    let error = db
+        .load_spack_with(
+            &spack_source(format!("{}/absent.json", server.base_url)),
+            UPDATE,
+            &quick,
+        )
+        .await
+        .expect_err("404");
+    assert!(
+        matches!(
+            error,
+            LoadError::Source(SourceError::Fetch(FetchError::NotFound { .. }))
+        ),
+        "{error}"
+    );
+    assert_eq!(db.dump().await, before);
+}
+
+#[tokio::test]
+async fn an_eessi_version_the_source_lacks_is_an_error_naming_the_ones_it_has() {
+    let db = TestDb::new().await;
+    let mut source = eessi_source(data_dir().join("eessi").to_string_lossy());
+    source.catalog_version = Some("2099.01".into());
+    let error = db
+        .load_eessi(&source, FIRST_LOAD)
+        .await
+        .expect_err("unknown version");
+    let message = error.to_string();
+    assert!(message.contains("2099.01"), "{message}");
+    assert!(message.contains("2023.06, 2025.06"), "{message}");
+    assert!(db.dump().await.is_empty());
+}

@@ -1,0 +1,186 @@
+//! The `softcat` binary as an operator uses it: exit codes, the summary
+//! table, and one readable line on failure.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::*;
+
+const SAMPLE: &str = "spack/published-sample_repology.json";
+
+fn softcat(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .env("SOFTCAT_LOG", "warn")
+        .output()
+        .expect("run softcat")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Collapses runs of spaces so table rows compare without column widths.
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn load_prints_the_table_and_is_safe_to_repeat() {
+    let db = TestDb::new().await;
+    let data = data_file(SAMPLE);
+
+    let dry = softcat(
+        &db.url,
+        &["load", "spack", "--data-url", &data, "--dry-run"],
+    );
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("dry run: nothing written"));
+    assert!(squeeze(&stdout(&dry)).contains("packages 8 0 0 0 0"));
+    assert!(db.dump().await.is_empty());
+
+    let first = softcat(&db.url, &["load", "spack", "--data-url", &data]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let table = squeeze(&stdout(&first));
+    assert!(
+        table.contains("spack catalog Spack 2025-03-20: created"),
+        "{table}"
+    );
+    assert!(
+        table.contains("created updated unchanged deleted skipped"),
+        "{table}"
+    );
+    assert!(table.contains("packages 8 0 0 0 0"), "{table}");
+    assert!(table.contains("versions 22 0 0 0 0"), "{table}");
+    assert!(table.contains("targets 24 0 0 0 0"), "{table}");
+    assert!(table.contains("time:"), "{table}");
+
+    let second = softcat(&db.url, &["load", "spack", "--data-url", &data]);
+    assert!(second.status.success());
+    assert!(stdout(&second).contains("exists already and was left as it is"));
+
+    let third = softcat(
+        &db.url,
+        &["load", "spack", "--data-url", &data, "--update-existing"],
+    );
+    assert!(third.status.success());
+    let table = squeeze(&stdout(&third));
+    assert!(
+        table.contains("unchanged: already in line with the source"),
+        "{table}"
+    );
+    assert!(table.contains("packages 0 0 8 0 0"), "{table}");
+}
+
+#[tokio::test]
+async fn json_output_carries_the_report() {
+    let db = TestDb::new().await;
+    let eessi = data_dir().join("eessi");
+    let output = softcat(
+        &db.url,
+        &[
+            "load",
+            "eessi",
+            "--api-url",
+            &eessi.to_string_lossy(),
+            "--no-extensions",
+            "--catalog-version",
+            "2023.06",
+            "--json",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(report["outcome"], "created");
+    assert_eq!(report["catalog"]["version"], "2023.06");
+    assert_eq!(report["kind"], "eessi");
+    let packages = report["packages"]["created"].as_u64().unwrap();
+    assert_eq!(db.catalog_size("EESSI", "2023.06").await.0, packages);
+}
+
+#[tokio::test]
+async fn failures_exit_non_zero_with_one_readable_line() {
+    let db = TestDb::new().await;
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["load", "spack", "--data-url", "/nonexistent/repology.json"],
+            "/nonexistent/repology.json: not found",
+        ),
+        (
+            &["load", "eessi", "--api-url", "ftp://example.org/"],
+            "not an http(s) URL",
+        ),
+        (
+            &["load", "spack", "--data-url", SAMPLE, "--catalog-name", " "],
+            "--catalog-name must not be empty",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = softcat(&db.url, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{args:?}: {message}");
+        assert!(message.starts_with("error: "), "{message}");
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+    assert!(db.dump().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_setting_or_an_unmigrated_database_is_named() {
+    let db = TestDb::new().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .args(["load", "spack"])
+        .env("DATABASE_URL", &db.url)
+        .env("SOFTCAT_FETCH__RETRIES", "many")
+        .env("SOFTCAT_LOG", "warn")
+        .output()
+        .expect("run softcat");
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.to_lowercase().contains("fetch.retries"),
+        "{message}"
+    );
+
+    let empty = TestDb::new().await;
+    db::drop_schema(&empty).await;
+    let output = softcat(
+        &empty.url,
+        &["load", "spack", "--data-url", &data_file(SAMPLE)],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("run `softcat migrate`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let migrate = softcat(&empty.url, &["migrate"]);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let load = softcat(
+        &empty.url,
+        &["load", "spack", "--data-url", &data_file(SAMPLE)],
+    );
+    assert!(load.status.success(), "{}", stderr(&load));
+}
+
+mod db {
+    use sea_orm::ConnectionTrait;
+
+    /// Empties a test database's schema, as on a machine never migrated.
+    pub async fn drop_schema(db: &super::TestDb) {
+        db.conn
+            .execute_unprepared("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            .await
+            .expect("drop schema");
+    }
+}

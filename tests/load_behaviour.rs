@@ -1,0 +1,211 @@
+//! How loads behave over time: idempotence, exact updates, dry runs, existing
+//! catalogs, and concurrent loads.
+
+mod support;
+
+use serde_json::{Value, json};
+use softcat_shared::loader::{LevelCounts, LoadOptions, LoadOutcome};
+use support::*;
+
+const SAMPLE: &str = "spack/published-sample_repology.json";
+/// The published sample holds 8 packages, 22 versions, and 24 targets (7zip
+/// is `windows` and `detectable`: two extra variants on its one version).
+const SAMPLE_SIZE: (u64, u64, u64) = (8, 22, 24);
+
+fn sample() -> Value {
+    serde_json::from_slice(&std::fs::read(data_file(SAMPLE)).unwrap()).unwrap()
+}
+
+/// The sample with one change of every kind:
+/// - 3dtk: new summary (package updated);
+/// - 3proxy: 0.8.11 gone (version and target deleted), 0.8.14 new;
+/// - 7zip: no longer `detectable` (package updated, its `external/system` target deleted);
+/// - D (ldc): gone (package, version and target deleted);
+/// - abacus 2.2.0: new download URL (version updated);
+/// - zz-new: a new package with two versions.
+fn modified_sample() -> Value {
+    let mut document = sample();
+    let packages = document["packages"].as_object_mut().unwrap();
+    packages["3dtk"]["summary"] = json!("The 3D Toolkit, described anew.\n");
+    let versions = packages["3proxy"]["version"].as_array_mut().unwrap();
+    versions.retain(|v| v["version"] != "0.8.11");
+    versions.push(json!({"version": "0.8.14", "downloads": []}));
+    packages["7zip"]["categories"] = json!(["windows"]);
+    packages.remove("D");
+    packages["abacus"]["version"][0]["downloads"] = json!(["https://example.org/abacus-2.2.0.tgz"]);
+    packages.insert(
+        "zz-new".into(),
+        json!({"name": "zz-new", "summary": "new", "categories": [], "homepages": [],
+               "version": [{"version": "1.0"}, {"version": "2.0", "downloads": []}]}),
+    );
+    document
+}
+
+fn counts(created: u64, updated: u64, unchanged: u64, deleted: u64) -> LevelCounts {
+    LevelCounts {
+        created,
+        updated,
+        unchanged,
+        deleted,
+        skipped: 0,
+    }
+}
+
+#[tokio::test]
+async fn an_update_writes_exactly_the_differences() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let original = spack_source(data_file(SAMPLE));
+    db.load_spack(&original, FIRST_LOAD)
+        .await
+        .expect("first load");
+    const UUID_3DTK: &str = "SELECT uuid::text FROM software_packages WHERE name = '3dtk'";
+    let uuid_before = db.text(UUID_3DTK).await;
+
+    let modified = spack_source(dir.write("repology.json", modified_sample().to_string()));
+    let report = db.load_spack(&modified, UPDATE).await.expect("update");
+
+    assert_eq!(report.outcome, LoadOutcome::Updated);
+    assert_eq!(report.packages, counts(1, 2, 5, 1));
+    assert_eq!(report.versions, counts(3, 1, 19, 2));
+    assert_eq!(report.targets, counts(3, 0, 21, 3));
+    assert_eq!(db.catalog_size("Spack", "2025-03-20").await, (8, 23, 24));
+
+    let stale = db
+        .count(
+            "SELECT (SELECT count(*) FROM software_packages WHERE name = 'ldc') \
+                  + (SELECT count(*) FROM software_versions WHERE version = '0.8.11') \
+                  + (SELECT count(*) FROM software_targets WHERE target_type = 'external')",
+        )
+        .await;
+    assert_eq!(stale, 0, "stale rows survived the update");
+    let summary = db
+        .count(
+            "SELECT count(*) FROM software_packages \
+             WHERE name = '3dtk' AND description = 'The 3D Toolkit, described anew.'",
+        )
+        .await;
+    assert_eq!(summary, 1);
+    // Updated rows keep their identity (the API's UUIDs stay valid).
+    assert_eq!(db.text(UUID_3DTK).await, uuid_before);
+
+    let again = db.load_spack(&modified, UPDATE).await.expect("reload");
+    assert_eq!(again.outcome, LoadOutcome::Unchanged);
+    assert_eq!(again.rows_written(), 0);
+}
+
+#[tokio::test]
+async fn a_dry_run_counts_everything_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let original = spack_source(data_file(SAMPLE));
+
+    let report = db.load_spack(&original, DRY_RUN).await.expect("dry run");
+    assert_eq!(report.outcome, LoadOutcome::DryRun);
+    assert_eq!(
+        (
+            report.packages.created,
+            report.versions.created,
+            report.targets.created
+        ),
+        SAMPLE_SIZE
+    );
+    assert!(db.dump().await.is_empty(), "a dry run wrote rows");
+
+    db.load_spack(&original, FIRST_LOAD).await.expect("load");
+    let before = db.dump().await;
+    let modified = spack_source(dir.write("repology.json", modified_sample().to_string()));
+    let report = db.load_spack(&modified, DRY_RUN).await.expect("dry run");
+    assert_eq!(report.outcome, LoadOutcome::DryRun);
+    assert_eq!(report.packages, counts(1, 2, 5, 1));
+    assert_eq!(report.versions, counts(3, 1, 19, 2));
+    assert_eq!(report.targets, counts(3, 0, 21, 3));
+    assert_eq!(db.dump().await, before);
+}
+
+#[tokio::test]
+async fn an_existing_catalog_is_left_alone_without_update_existing() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    db.load_spack(&spack_source(data_file(SAMPLE)), FIRST_LOAD)
+        .await
+        .expect("load");
+    let before = db.dump().await;
+
+    let modified = spack_source(dir.write("repology.json", modified_sample().to_string()));
+    let report = db.load_spack(&modified, FIRST_LOAD).await.expect("load");
+    assert_eq!(report.outcome, LoadOutcome::LeftExisting);
+    assert_eq!(report.rows_written(), 0);
+    assert!(report.catalog_uuid.is_some());
+    assert_eq!(db.dump().await, before);
+}
+
+#[tokio::test]
+async fn two_loads_of_one_catalog_are_serialised() {
+    let db = TestDb::new().await;
+    let source = spack_source(data_file("spack/repology.json"));
+    let (first, second) = tokio::join!(
+        db.load_spack(&source, UPDATE),
+        db.load_spack(&source, UPDATE)
+    );
+    let mut outcomes = [
+        first.expect("first").outcome,
+        second.expect("second").outcome,
+    ];
+    outcomes.sort_by_key(|outcome| format!("{outcome:?}"));
+    assert_eq!(outcomes, [LoadOutcome::Created, LoadOutcome::Unchanged]);
+    assert_eq!(db.count("SELECT count(*) FROM software_catalogs").await, 1);
+    let (packages, versions, _) = db.catalog_size("Spack", "2026-07-01").await;
+    assert_eq!((packages, versions), (8931, 43364));
+}
+
+#[tokio::test]
+async fn two_catalogs_load_at_once_independently() {
+    let db = TestDb::new().await;
+    let spack = spack_source(data_file(SAMPLE));
+    let mut eessi = eessi_source(data_dir().join("eessi").to_string_lossy());
+    eessi.include_extensions = false;
+    let mut other_spack = spack_source(data_file(SAMPLE));
+    other_spack.catalog_version = Some("pinned".into());
+
+    let (a, b, c) = tokio::join!(
+        db.load_spack(&spack, FIRST_LOAD),
+        db.load_eessi(&eessi, FIRST_LOAD),
+        db.load_spack(&other_spack, FIRST_LOAD)
+    );
+    for report in [a, b, c] {
+        assert_eq!(report.expect("load").outcome, LoadOutcome::Created);
+    }
+    assert_eq!(db.catalog_size("Spack", "2025-03-20").await, SAMPLE_SIZE);
+    assert_eq!(db.catalog_size("Spack", "pinned").await, SAMPLE_SIZE);
+    let (eessi_packages, _, _) = db.catalog_size("EESSI", "2025.06").await;
+    assert!(eessi_packages > 0);
+    assert_eq!(db.count("SELECT count(*) FROM software_catalogs").await, 3);
+}
+
+#[tokio::test]
+async fn turning_extensions_off_removes_them_on_update() {
+    let db = TestDb::new().await;
+    let mut source = eessi_source(data_dir().join("eessi").to_string_lossy());
+    let with = db.load_eessi(&source, FIRST_LOAD).await.expect("load");
+    source.include_extensions = false;
+    let without = db
+        .load_eessi(
+            &source,
+            LoadOptions {
+                update_existing: true,
+                dry_run: false,
+            },
+        )
+        .await
+        .expect("update");
+    let extension_packages = db
+        .count("SELECT count(*) FROM software_packages WHERE is_extension")
+        .await;
+    assert_eq!(extension_packages, 0);
+    assert!(without.packages.deleted > 0);
+    assert_eq!(
+        with.packages.created - without.packages.deleted,
+        without.packages.unchanged
+    );
+}

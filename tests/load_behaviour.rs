@@ -209,3 +209,53 @@ async fn turning_extensions_off_removes_them_on_update() {
         without.packages.unchanged
     );
 }
+
+#[tokio::test]
+async fn the_same_data_in_other_bytes_is_compared_and_found_unchanged() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let source = spack_source(dir.write("repology.json", sample().to_string()));
+    db.load_spack(&source, FIRST_LOAD).await.expect("load");
+    let before = db.dump().await;
+    // Pretty-printed: other bytes, so no early end; the full comparison
+    // must find every row unchanged and write nothing.
+    dir.write(
+        "repology.json",
+        serde_json::to_string_pretty(&sample()).unwrap(),
+    );
+    let report = db.load_spack(&source, UPDATE).await.expect("reload");
+    assert_eq!(report.outcome, LoadOutcome::Unchanged);
+    assert_eq!(report.packages, counts(0, 0, 8, 0));
+    assert_eq!(report.versions, counts(0, 0, 22, 0));
+    assert_eq!(report.targets, counts(0, 0, 24, 0));
+    let data_rows = |rows: Vec<String>| -> Vec<String> {
+        // The catalog row records which documents it was loaded from.
+        rows.into_iter().skip(1).collect()
+    };
+    assert_eq!(data_rows(db.dump().await), data_rows(before));
+}
+
+#[tokio::test]
+async fn a_reload_of_the_same_documents_reports_from_the_last_load() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let mut document = sample();
+    document["packages"]["abacus"]["version"] = json!("not a list");
+    let source = spack_source(dir.write("repology.json", document.to_string()));
+    let first = db.load_spack(&source, FIRST_LOAD).await.expect("load");
+    assert_eq!(first.packages.skipped, 1);
+
+    let again = db.load_spack(&source, UPDATE).await.expect("reload");
+    assert_eq!(again.outcome, LoadOutcome::Unchanged);
+    assert_eq!(again.packages.unchanged, first.packages.created);
+    assert_eq!(again.versions.unchanged, first.versions.created);
+    assert_eq!(again.targets.unchanged, first.targets.created);
+    assert_eq!(again.skipped, first.skipped);
+    assert_eq!(again.catalog_uuid, first.catalog_uuid);
+
+    let dry = db.load_spack(&source, DRY_RUN).await.expect("dry run");
+    assert_eq!(dry.outcome, LoadOutcome::DryRun);
+    assert_eq!(dry.rows_written(), 0);
+    let left = db.load_spack(&source, FIRST_LOAD).await.expect("again");
+    assert_eq!(left.outcome, LoadOutcome::LeftExisting);
+}

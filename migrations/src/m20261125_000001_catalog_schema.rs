@@ -4,6 +4,12 @@
 //! load can match source entries to rows exactly. `fingerprint` holds a hash of
 //! a row's own fields and `tree_fingerprint` that of the row and everything
 //! below it, so that an unchanged subtree is recognised without reading it.
+//!
+//! `software_catalogs.source_fingerprint` is the hash of the source documents
+//! (and load options) the catalog was last brought in line with, and
+//! `load_summary` that load's row counts and skipped entries: a reload of the
+//! same documents ends there. Anything that changes a catalog's contents other
+//! than a load must set `source_fingerprint` to NULL.
 
 use sea_orm_migration::prelude::*;
 
@@ -20,11 +26,14 @@ CREATE TABLE software_catalogs (
     source_url    TEXT NOT NULL DEFAULT '',
     description   TEXT NOT NULL DEFAULT '',
     metadata      JSONB NOT NULL DEFAULT '{}'::jsonb,
+    source_fingerprint BIGINT,
+    load_summary  JSONB NOT NULL DEFAULT '{}'::jsonb,
     created       TIMESTAMPTZ NOT NULL DEFAULT now(),
     modified      TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT software_catalogs_name_version_key UNIQUE (name, version)
 );
 CREATE INDEX software_catalogs_catalog_type_idx ON software_catalogs (catalog_type);
+CREATE INDEX software_catalogs_source_idx ON software_catalogs (name, source_fingerprint);
 
 CREATE TABLE software_packages (
     id                 BIGSERIAL PRIMARY KEY,
@@ -46,7 +55,6 @@ CREATE TABLE software_packages (
     CONSTRAINT software_packages_catalog_name_kind_key UNIQUE (catalog_id, name, is_extension)
 );
 CREATE INDEX software_packages_name_idx ON software_packages (name);
-CREATE INDEX software_packages_lower_name_idx ON software_packages (lower(name));
 CREATE INDEX software_packages_parent_software_idx ON software_packages (parent_software_id);
 
 CREATE TABLE software_versions (

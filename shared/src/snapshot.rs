@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::catalog::{CatalogKey, CatalogKind};
@@ -130,7 +130,7 @@ pub struct TargetRow {
 }
 
 /// The three levels of a catalog, for counting and reporting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Packages.
@@ -153,7 +153,7 @@ impl fmt::Display for Level {
 
 /// A source entry that could not be understood and was left out; the rest of
 /// the catalog loads without it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedEntry {
     /// The level the entry would have produced.
     pub level: Level,
@@ -173,7 +173,7 @@ pub struct Transformed {
 }
 
 /// Row counts of a snapshot at each level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SnapshotSize {
     /// Number of packages.
     pub packages: u64,

@@ -15,6 +15,10 @@ pub struct Model {
     pub source_url: String,
     pub description: String,
     pub metadata: Json,
+    /// Hash of the source documents last loaded; NULL after any other change.
+    pub source_fingerprint: Option<i64>,
+    /// Row counts and skipped entries of the last load.
+    pub load_summary: Json,
     pub created: DateTimeWithTimeZone,
     pub modified: DateTimeWithTimeZone,
 }

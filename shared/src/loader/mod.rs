@@ -19,9 +19,11 @@ use xxhash_rust::xxh3::xxh3_64;
 pub use progress::{NoProgress, Phase, Progress};
 pub use report::{LevelCounts, LoadOutcome, LoadReport};
 
-use crate::catalog::CatalogKey;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CatalogKey, CatalogKind};
 use crate::fetch::Fetcher;
-use crate::snapshot::{CatalogSnapshot, Transformed};
+use crate::snapshot::{CatalogSnapshot, SkippedEntry, SnapshotSize, Transformed};
 use crate::sources::{CatalogSource, SourceError};
 
 /// How a load treats an existing catalog, and whether it writes at all.
@@ -45,7 +47,18 @@ pub enum LoadError {
     Db(#[from] DbErr),
 }
 
-/// Reads a source and loads it: fetch → parse → transform → load.
+/// What a load leaves on its catalog so that a reload of the same documents
+/// can report without parsing them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LoadSummary {
+    #[serde(flatten)]
+    size: SnapshotSize,
+    skipped: Vec<SkippedEntry>,
+}
+
+/// Reads a source and loads it: fetch → parse → transform → load. When the
+/// catalog was last loaded from exactly these documents with these options,
+/// the load ends after the fetch.
 pub async fn load_source<S: CatalogSource>(
     db: &DatabaseConnection,
     source: &S,
@@ -56,19 +69,77 @@ pub async fn load_source<S: CatalogSource>(
     let started = Instant::now();
     progress.phase(Phase::Fetch, None);
     let documents = source.fetch(fetcher).await?;
-    progress.phase(Phase::Transform, None);
-    let parsed = source.parse(&documents)?;
-    drop(documents);
-    let transformed = source.transform(parsed)?;
-    let mut report = load_snapshot(db, transformed, options, progress).await?;
+    let fingerprint = source.source_fingerprint(&documents);
+    let mut report = match unchanged_source(db, source.catalog_name(), fingerprint, options).await?
+    {
+        Some(report) => report,
+        None => {
+            progress.phase(Phase::Transform, None);
+            let parsed = source.parse(&documents)?;
+            drop(documents);
+            let transformed = source.transform(parsed)?;
+            load_snapshot(db, transformed, Some(fingerprint), options, progress).await?
+        }
+    };
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-/// Loads a transformed snapshot into the database.
+/// The report of a reload whose documents the catalog was last loaded from:
+/// nothing to parse, compare or write.
+async fn unchanged_source(
+    db: &DatabaseConnection,
+    catalog_name: &str,
+    fingerprint: i64,
+    options: LoadOptions,
+) -> Result<Option<LoadReport>, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT uuid, version, catalog_type, load_summary FROM software_catalogs \
+             WHERE name = $1 AND source_fingerprint = $2",
+            [catalog_name.into(), fingerprint.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let kind = match row.try_get::<String>("", "catalog_type")?.as_str() {
+        "eessi" => CatalogKind::Eessi,
+        "spack" => CatalogKind::Spack,
+        _ => return Ok(None),
+    };
+    let Ok(summary) = serde_json::from_value::<LoadSummary>(
+        row.try_get::<serde_json::Value>("", "load_summary")?,
+    ) else {
+        return Ok(None);
+    };
+    let key = CatalogKey::new(catalog_name, row.try_get::<String>("", "version")?);
+    let mut report = LoadReport::new(key, kind, summary.skipped);
+    report.catalog_uuid = Some(row.try_get("", "uuid")?);
+    report.outcome = if !options.update_existing {
+        LoadOutcome::LeftExisting
+    } else {
+        report.packages.unchanged = summary.size.packages;
+        report.versions.unchanged = summary.size.versions;
+        report.targets.unchanged = summary.size.targets;
+        if options.dry_run {
+            LoadOutcome::DryRun
+        } else {
+            LoadOutcome::Unchanged
+        }
+    };
+    tracing::info!(catalog = %report.catalog, "source unchanged since the last load");
+    Ok(Some(report))
+}
+
+/// Loads a transformed snapshot into the database. `source_fingerprint`
+/// identifies the documents it came from (`None`: unknown), so that a reload
+/// of the same documents can end early.
 pub async fn load_snapshot(
     db: &DatabaseConnection,
     transformed: Transformed,
+    source_fingerprint: Option<i64>,
     options: LoadOptions,
     progress: &dyn Progress,
 ) -> Result<LoadReport, LoadError> {
@@ -116,6 +187,11 @@ pub async fn load_snapshot(
         }
     };
     write::apply(&txn, catalog_id, &plan, progress).await?;
+    let summary = LoadSummary {
+        size: snapshot.size(),
+        skipped: report.skipped.clone(),
+    };
+    record_load(&txn, catalog_id, source_fingerprint, &summary).await?;
     txn.commit().await?;
     report.catalog_uuid = Some(uuid);
     report.outcome = match existing {
@@ -191,6 +267,24 @@ async fn insert_catalog(
         .await?
         .ok_or_else(|| DbErr::RecordNotInserted)?;
     Ok((row.try_get("", "id")?, row.try_get("", "uuid")?))
+}
+
+/// Remembers which documents the catalog is now in line with.
+async fn record_load(
+    db: &impl ConnectionTrait,
+    id: i64,
+    source_fingerprint: Option<i64>,
+    summary: &LoadSummary,
+) -> Result<(), DbErr> {
+    let summary = serde_json::to_value(summary).map_err(|e| DbErr::Json(e.to_string()))?;
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE software_catalogs SET source_fingerprint = $2, load_summary = $3 \
+         WHERE id = $1 AND (source_fingerprint, load_summary) IS DISTINCT FROM ($2, $3::jsonb)",
+        [id.into(), source_fingerprint.into(), summary.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Updates the catalog's own fields if they differ; says whether they did.

@@ -1,10 +1,13 @@
-//! Applying a [`Plan`]: bulk deletes, inserts and updates, chunked so that no
-//! statement exceeds Postgres' bind-parameter limit. Keys are unique within
-//! the snapshot and the catalog is locked, so no statement holds a key twice
-//! and no upsert is needed.
+//! Applying a [`Plan`]: bulk deletes, inserts and updates. Rows travel as
+//! one array per column (`INSERT … SELECT … FROM UNNEST($1, $2, …)`), so a
+//! statement binds one parameter per column whatever its row count — far
+//! below Postgres' bind-parameter limit — and Postgres plans it once. Keys
+//! are unique within the snapshot and the catalog is locked, so no statement
+//! holds a key twice and no upsert is needed.
 
 use std::collections::HashMap;
 
+use sea_orm::sea_query::ArrayType;
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, Value};
 
 use super::plan::{Plan, VersionRowKey, statement, version_row_key};
@@ -14,57 +17,112 @@ use crate::snapshot::{
     VersionRow, VersionSnapshot,
 };
 
-/// Postgres accepts at most this many bind parameters in one statement.
-const MAX_BIND_PARAMETERS: usize = 65_535;
-/// Rows per statement, so one statement's size stays moderate.
-const MAX_ROWS_PER_STATEMENT: usize = 4_000;
+/// Rows per statement, so that one statement's size stays moderate.
+const MAX_ROWS_PER_STATEMENT: usize = 10_000;
 /// Ids per `DELETE … WHERE id = ANY($1)`.
 const MAX_IDS_PER_DELETE: usize = 20_000;
 
-/// A column and its Postgres type, for casts in `VALUES` lists.
-type Column = (&'static str, &'static str);
+/// How a column travels: as an array of its own type, or as text that the
+/// statement converts (empty text stands for NULL where a column is nullable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    BigInt,
+    Bool,
+    Text,
+    NullableText,
+    Jsonb,
+    NullableDate,
+}
+
+impl Kind {
+    fn array_type(self) -> (&'static str, ArrayType) {
+        match self {
+            Self::BigInt => ("bigint[]", ArrayType::BigInt),
+            Self::Bool => ("boolean[]", ArrayType::Bool),
+            _ => ("text[]", ArrayType::String),
+        }
+    }
+
+    fn select(self, name: &str) -> String {
+        match self {
+            Self::BigInt | Self::Bool | Self::Text => name.to_owned(),
+            Self::NullableText => format!("NULLIF({name}, '')"),
+            Self::Jsonb => format!("{name}::jsonb"),
+            Self::NullableDate => format!("NULLIF({name}, '')::date"),
+        }
+    }
+}
+
+/// One value of a row, in the form its column's array holds.
+#[derive(Debug, Clone)]
+enum Cell {
+    Int(i64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Cell {
+    fn json(value: &impl serde::Serialize) -> Self {
+        Self::Text(serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()))
+    }
+
+    fn optional(text: &Option<String>) -> Self {
+        Self::Text(text.clone().unwrap_or_default())
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Self::Int(value) => value.into(),
+            Self::Bool(value) => value.into(),
+            Self::Text(value) => value.into(),
+        }
+    }
+}
+
+/// A column and how it travels.
+type Column = (&'static str, Kind);
 
 const PACKAGE_KEY: [Column; 3] = [
-    ("catalog_id", "bigint"),
-    ("name", "text"),
-    ("is_extension", "boolean"),
+    ("catalog_id", Kind::BigInt),
+    ("name", Kind::Text),
+    ("is_extension", Kind::Bool),
 ];
 const PACKAGE_FIELDS: [Column; 8] = [
-    ("description", "text"),
-    ("homepage", "text"),
-    ("categories", "jsonb"),
-    ("licenses", "jsonb"),
-    ("maintainers", "jsonb"),
-    ("metadata", "jsonb"),
-    ("fingerprint", "bigint"),
-    ("tree_fingerprint", "bigint"),
+    ("description", Kind::Text),
+    ("homepage", Kind::Text),
+    ("categories", Kind::Jsonb),
+    ("licenses", Kind::Jsonb),
+    ("maintainers", Kind::Jsonb),
+    ("metadata", Kind::Jsonb),
+    ("fingerprint", Kind::BigInt),
+    ("tree_fingerprint", Kind::BigInt),
 ];
 const VERSION_KEY: [Column; 3] = [
-    ("package_id", "bigint"),
-    ("version", "text"),
-    ("modulename", "text"),
+    ("package_id", Kind::BigInt),
+    ("version", Kind::Text),
+    ("modulename", Kind::Text),
 ];
 const VERSION_FIELDS: [Column; 8] = [
-    ("release_date", "date"),
-    ("toolchain_name", "text"),
-    ("toolchain_version", "text"),
-    ("toolchain_families_compatibility", "jsonb"),
-    ("required_modules", "jsonb"),
-    ("metadata", "jsonb"),
-    ("fingerprint", "bigint"),
-    ("tree_fingerprint", "bigint"),
+    ("release_date", Kind::NullableDate),
+    ("toolchain_name", Kind::Text),
+    ("toolchain_version", Kind::Text),
+    ("toolchain_families_compatibility", Kind::Jsonb),
+    ("required_modules", Kind::Jsonb),
+    ("metadata", Kind::Jsonb),
+    ("fingerprint", Kind::BigInt),
+    ("tree_fingerprint", Kind::BigInt),
 ];
 const TARGET_KEY: [Column; 3] = [
-    ("version_id", "bigint"),
-    ("target_type", "text"),
-    ("target_name", "text"),
+    ("version_id", Kind::BigInt),
+    ("target_type", Kind::Text),
+    ("target_name", Kind::Text),
 ];
 const TARGET_FIELDS: [Column; 5] = [
-    ("cpu_family", "text"),
-    ("cpu_microarchitecture", "text"),
-    ("path", "text"),
-    ("metadata", "jsonb"),
-    ("fingerprint", "bigint"),
+    ("cpu_family", Kind::NullableText),
+    ("cpu_microarchitecture", Kind::NullableText),
+    ("path", Kind::Text),
+    ("metadata", Kind::Jsonb),
+    ("fingerprint", Kind::BigInt),
 ];
 
 /// Writes the plan into catalog `catalog_id`.
@@ -79,7 +137,7 @@ pub async fn apply(
     delete(db, "software_targets", &plan.deleted_targets, progress).await?;
 
     let package_ids = insert_packages(db, catalog_id, &plan.new_packages, progress).await?;
-    let changed: Vec<Vec<Value>> = plan
+    let changed: Vec<Vec<Cell>> = plan
         .changed_packages
         .iter()
         .map(|(id, package)| with_id(*id, package_fields(package)))
@@ -95,14 +153,14 @@ pub async fn apply(
     }
     new_versions.extend(plan.new_versions.iter().copied());
     let version_ids = insert_versions(db, &new_versions, progress).await?;
-    let changed: Vec<Vec<Value>> = plan
+    let changed: Vec<Vec<Cell>> = plan
         .changed_versions
         .iter()
         .map(|(id, version)| with_id(*id, version_fields(version)))
         .collect();
     update(db, "software_versions", &VERSION_FIELDS, changed, progress).await?;
 
-    let mut new_targets: Vec<Vec<Value>> = Vec::new();
+    let mut new_targets: Vec<Vec<Cell>> = Vec::new();
     for (package_id, key, version) in &new_versions {
         let version_id = *version_ids
             .get(&version_row_key(*package_id, key))
@@ -129,7 +187,7 @@ pub async fn apply(
         progress,
     )
     .await?;
-    let changed: Vec<Vec<Value>> = plan
+    let changed: Vec<Vec<Cell>> = plan
         .changed_targets
         .iter()
         .map(|(id, target)| with_id(*id, target_fields(target)))
@@ -152,9 +210,9 @@ async fn insert_packages(
         .iter()
         .map(|(key, package)| {
             let mut row = vec![
-                catalog_id.into(),
-                key.name.clone().into(),
-                key.is_extension.into(),
+                Cell::Int(catalog_id),
+                Cell::Text(key.name.clone()),
+                Cell::Bool(key.is_extension),
             ];
             row.extend(package_fields(package));
             row
@@ -192,9 +250,9 @@ async fn insert_versions(
         .iter()
         .map(|(package_id, key, version)| {
             let mut row = vec![
-                (*package_id).into(),
-                key.version.clone().into(),
-                key.modulename.clone().into(),
+                Cell::Int(*package_id),
+                Cell::Text(key.version.clone()),
+                Cell::Text(key.modulename.clone()),
             ];
             row.extend(version_fields(version));
             row
@@ -224,106 +282,130 @@ async fn insert_versions(
     Ok(ids)
 }
 
-fn package_fields(package: &PackageSnapshot) -> Vec<Value> {
+fn package_fields(package: &PackageSnapshot) -> Vec<Cell> {
     let row: &PackageRow = &package.row;
     vec![
-        row.description.clone().into(),
-        row.homepage.clone().into(),
-        json(&row.categories),
-        json(&row.licenses),
-        json(&row.maintainers),
-        row.metadata.clone().into(),
-        row.fingerprint().into(),
-        package.tree_fingerprint().into(),
+        Cell::Text(row.description.clone()),
+        Cell::Text(row.homepage.clone()),
+        Cell::json(&row.categories),
+        Cell::json(&row.licenses),
+        Cell::json(&row.maintainers),
+        Cell::json(&row.metadata),
+        Cell::Int(row.fingerprint()),
+        Cell::Int(package.tree_fingerprint()),
     ]
 }
 
-fn version_fields(version: &VersionSnapshot) -> Vec<Value> {
+fn version_fields(version: &VersionSnapshot) -> Vec<Cell> {
     let row: &VersionRow = &version.row;
     vec![
-        row.release_date.into(),
-        row.toolchain_name.clone().into(),
-        row.toolchain_version.clone().into(),
-        json(&row.toolchain_families_compatibility),
-        json(&row.required_modules),
-        row.metadata.clone().into(),
-        row.fingerprint().into(),
-        version.tree_fingerprint().into(),
+        Cell::Text(
+            row.release_date
+                .map(|date| date.to_string())
+                .unwrap_or_default(),
+        ),
+        Cell::Text(row.toolchain_name.clone()),
+        Cell::Text(row.toolchain_version.clone()),
+        Cell::json(&row.toolchain_families_compatibility),
+        Cell::json(&row.required_modules),
+        Cell::json(&row.metadata),
+        Cell::Int(row.fingerprint()),
+        Cell::Int(version.tree_fingerprint()),
     ]
 }
 
-fn target_fields(target: &TargetRow) -> Vec<Value> {
+fn target_fields(target: &TargetRow) -> Vec<Cell> {
     vec![
-        target.cpu_family.clone().into(),
-        target.cpu_microarchitecture.clone().into(),
-        target.path.clone().into(),
-        target.metadata.clone().into(),
-        target.fingerprint().into(),
+        Cell::optional(&target.cpu_family),
+        Cell::optional(&target.cpu_microarchitecture),
+        Cell::Text(target.path.clone()),
+        Cell::json(&target.metadata),
+        Cell::Int(target.fingerprint()),
     ]
 }
 
-fn target_insert_row(version_id: i64, key: &TargetKey, target: &TargetRow) -> Vec<Value> {
+fn target_insert_row(version_id: i64, key: &TargetKey, target: &TargetRow) -> Vec<Cell> {
     let mut row = vec![
-        version_id.into(),
-        key.target_type.clone().into(),
-        key.target_name.clone().into(),
+        Cell::Int(version_id),
+        Cell::Text(key.target_type.clone()),
+        Cell::Text(key.target_name.clone()),
     ];
     row.extend(target_fields(target));
     row
 }
 
-fn with_id(id: i64, fields: Vec<Value>) -> Vec<Value> {
+fn with_id(id: i64, fields: Vec<Cell>) -> Vec<Cell> {
     let mut row = Vec::with_capacity(fields.len() + 1);
-    row.push(id.into());
+    row.push(Cell::Int(id));
     row.extend(fields);
     row
 }
 
-fn json(strings: &[String]) -> Value {
-    serde_json::Value::from(strings.to_vec()).into()
-}
-
-/// Rows per statement for a table of `columns` columns.
-fn rows_per_statement(columns: usize) -> usize {
-    (MAX_BIND_PARAMETERS / columns).min(MAX_ROWS_PER_STATEMENT)
-}
-
-/// `($1::t1, $2::t2, …), (…)` for `rows` rows, numbering from `$1`.
-fn values_list(columns: &[Column], rows: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns.len() * 12);
-    let mut parameter = 0;
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for (index, (_, pg_type)) in columns.iter().enumerate() {
-            parameter += 1;
-            if index > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${parameter}::{pg_type}"));
+/// `UNNEST($1::bigint[], $2::text[], …) AS v(a, b, …)` and its arrays.
+fn unnest(columns: &[Column], rows: Vec<Vec<Cell>>) -> (String, Vec<Value>) {
+    let mut arrays: Vec<Vec<Value>> = columns
+        .iter()
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
+    for row in rows {
+        for (array, cell) in arrays.iter_mut().zip(row) {
+            array.push(cell.into_value());
         }
-        sql.push(')');
     }
-    sql
+    let parameters: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(index, (_, kind))| format!("${}::{}", index + 1, kind.array_type().0))
+        .collect();
+    let values = columns
+        .iter()
+        .zip(arrays)
+        .map(|((_, kind), values)| Value::Array(kind.array_type().1, Some(Box::new(values))))
+        .collect();
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    (
+        format!(
+            "UNNEST({}) AS v({})",
+            parameters.join(", "),
+            names.join(", ")
+        ),
+        values,
+    )
 }
 
-/// Multi-row `INSERT`, chunked; returns the `RETURNING` rows when asked.
+/// Splits rows into statement-sized chunks, by value.
+fn chunks(rows: Vec<Vec<Cell>>) -> impl Iterator<Item = Vec<Vec<Cell>>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(MAX_ROWS_PER_STATEMENT).collect())
+    })
+}
+
+/// Bulk `INSERT … SELECT … FROM UNNEST(…)`, chunked; returns the
+/// `RETURNING` rows when asked.
 async fn insert(
     db: &impl ConnectionTrait,
     table: &str,
     columns: &[Column],
-    rows: Vec<Vec<Value>>,
+    rows: Vec<Vec<Cell>>,
     returning: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<Vec<QueryResult>, DbErr> {
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let selects: Vec<String> = columns
+        .iter()
+        .map(|(name, kind)| kind.select(name))
+        .collect();
     let mut returned = Vec::new();
-    for chunk in rows.chunks(rows_per_statement(columns.len())) {
+    for chunk in chunks(rows) {
+        let count = chunk.len() as u64;
+        let (source, values) = unnest(columns, chunk);
         let mut sql = format!(
-            "INSERT INTO {table} ({}) VALUES {}",
+            "INSERT INTO {table} ({}) SELECT {} FROM {source}",
             names.join(", "),
-            values_list(columns, chunk.len())
+            selects.join(", ")
         );
-        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
         match returning {
             Some(returning) => {
                 sql.push_str(" RETURNING ");
@@ -334,37 +416,35 @@ async fn insert(
                 db.execute_raw(raw(db, sql, values)).await?;
             }
         }
-        progress.advance(chunk.len() as u64);
+        progress.advance(count);
     }
     Ok(returned)
 }
 
-/// Bulk `UPDATE … FROM (VALUES …)` by id, chunked. `modified` moves only for
+/// Bulk `UPDATE … FROM UNNEST(…)` by id, chunked. `modified` moves only for
 /// rows whose own fields changed.
 async fn update(
     db: &impl ConnectionTrait,
     table: &str,
     fields: &[Column],
-    rows: Vec<Vec<Value>>,
+    rows: Vec<Vec<Cell>>,
     progress: &dyn Progress,
 ) -> Result<(), DbErr> {
-    let columns = [&[("id", "bigint")][..], fields].concat();
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let columns = [&[("id", Kind::BigInt)][..], fields].concat();
     let assignments: Vec<String> = fields
         .iter()
-        .map(|(name, _)| format!("{name} = v.{name}"))
+        .map(|(name, kind)| format!("{name} = {}", kind.select(&format!("v.{name}"))))
         .collect();
-    for chunk in rows.chunks(rows_per_statement(columns.len())) {
+    for chunk in chunks(rows) {
+        let count = chunk.len() as u64;
+        let (source, values) = unnest(&columns, chunk);
         let sql = format!(
             "UPDATE {table} AS t SET {}, modified = CASE WHEN t.fingerprint <> v.fingerprint \
-             THEN now() ELSE t.modified END FROM (VALUES {}) AS v({}) WHERE t.id = v.id",
+             THEN now() ELSE t.modified END FROM {source} WHERE t.id = v.id",
             assignments.join(", "),
-            values_list(&columns, chunk.len()),
-            names.join(", ")
         );
-        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
         db.execute_raw(raw(db, sql, values)).await?;
-        progress.advance(chunk.len() as u64);
+        progress.advance(count);
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CatalogSource, Lenient, SourceError, nullable, parse_document};
+use super::{CatalogSource, Lenient, SourceError, fingerprint_parts, nullable, parse_document};
 use crate::catalog::{CatalogKey, CatalogKind, CpuTarget};
 use crate::fetch::{Fetcher, join_location};
 use crate::snapshot::{
@@ -182,6 +182,25 @@ impl CatalogSource for EessiSource {
 
     fn location(&self) -> &str {
         &self.api_url
+    }
+
+    fn catalog_name(&self) -> &str {
+        &self.catalog_name
+    }
+
+    fn source_fingerprint(&self, documents: &EessiDocuments) -> i64 {
+        let version = self.catalog_version.as_deref().unwrap_or_default();
+        let extensions: &[u8] = if self.include_extensions { b"1" } else { b"0" };
+        let mut parts = vec![
+            version.as_bytes(),
+            extensions,
+            documents.software.as_slice(),
+        ];
+        for (kind, bytes) in &documents.extensions {
+            parts.push(kind.as_bytes());
+            parts.push(bytes.as_slice());
+        }
+        fingerprint_parts(parts)
     }
 
     async fn fetch(&self, fetcher: &Fetcher) -> Result<EessiDocuments, SourceError> {

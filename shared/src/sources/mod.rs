@@ -45,6 +45,13 @@ pub trait CatalogSource: Send + Sync {
     /// Where the data comes from, for the catalog's `source_url`.
     fn location(&self) -> &str;
 
+    /// The name of the catalog this source loads.
+    fn catalog_name(&self) -> &str;
+
+    /// A hash of the fetched documents and of every option that shapes the
+    /// snapshot: equal fingerprints mean equal snapshots.
+    fn source_fingerprint(&self, documents: &Self::Documents) -> i64;
+
     /// Fetches the source documents.
     fn fetch(
         &self,
@@ -68,6 +75,21 @@ pub async fn read_catalog<S: CatalogSource>(
     let parsed = source.parse(&documents)?;
     drop(documents);
     source.transform(parsed)
+}
+
+/// Bumped whenever a transform changes, so that a stored catalog whose
+/// source is unchanged is still rebuilt by a new transform.
+const TRANSFORM_VERSION: &str = concat!("softcat transform 1 / ", env!("CARGO_PKG_VERSION"));
+
+/// Hashes the parts that determine a snapshot, each length-prefixed so that
+/// moving bytes between parts changes the hash.
+fn fingerprint_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> i64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for part in std::iter::once(TRANSFORM_VERSION.as_bytes()).chain(parts) {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.digest() as i64
 }
 
 /// Parses one JSON document, naming it in the error.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CatalogSource, Lenient, SourceError, nullable, parse_document};
+use super::{CatalogSource, Lenient, SourceError, fingerprint_parts, nullable, parse_document};
 use crate::catalog::{CatalogKey, CatalogKind};
 use crate::fetch::Fetcher;
 use crate::snapshot::{
@@ -83,6 +83,15 @@ impl CatalogSource for SpackSource {
 
     fn location(&self) -> &str {
         &self.data_url
+    }
+
+    fn catalog_name(&self) -> &str {
+        &self.catalog_name
+    }
+
+    fn source_fingerprint(&self, documents: &Vec<u8>) -> i64 {
+        let version = self.catalog_version.as_deref().unwrap_or_default();
+        fingerprint_parts([version.as_bytes(), documents.as_slice()])
     }
 
     async fn fetch(&self, fetcher: &Fetcher) -> Result<Vec<u8>, SourceError> {

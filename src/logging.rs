@@ -1,5 +1,7 @@
-//! Log output: human-readable lines on stderr, filtered by `SOFTCAT_LOG`
+//! Log output: human-readable lines on stderr (coloured only on a terminal), filtered by `SOFTCAT_LOG`
 //! (or `RUST_LOG`), `info` by default.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,5 +13,6 @@ pub fn init() {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

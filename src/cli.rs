@@ -23,6 +23,37 @@ pub enum Command {
     /// Load a catalog from its source into the database.
     #[command(subcommand)]
     Load(LoadCommand),
+    /// Serve the REST API (configuration: `api.*`).
+    Api,
+    /// Manage API users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+/// `softcat users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user.
+    Create {
+        /// Login name.
+        username: String,
+        /// Staff may change catalogs and create offerings.
+        #[arg(long)]
+        staff: bool,
+    },
+}
+
+/// `softcat tokens …`.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Issue a token for a user and print its key (shown only once).
+    Create {
+        /// The user's login name.
+        username: String,
+    },
 }
 
 /// The catalog kinds `softcat load` knows.

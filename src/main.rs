@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use softcat_shared::config::Config;
-use softcat_shared::db;
+use softcat_shared::{accounts, db};
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, TokensCommand, UsersCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -46,5 +46,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Load(command) => load::run(&config, command).await,
+        Command::Api => serve_api(&config).await,
+        Command::Users(UsersCommand::Create { username, staff }) => {
+            let connection = db::connect(&config.database_url).await?;
+            let user = accounts::create_user(&connection, &username, staff).await?;
+            let role = if user.is_staff { "staff" } else { "user" };
+            println!("created {role} {} ({})", user.username, user.uuid);
+            Ok(())
+        }
+        Command::Tokens(TokensCommand::Create { username }) => {
+            let connection = db::connect(&config.database_url).await?;
+            println!("{}", accounts::create_token(&connection, &username).await?);
+            Ok(())
+        }
     }
+}
+
+/// Serves the API until SIGTERM or Ctrl-C.
+async fn serve_api(config: &Config) -> anyhow::Result<()> {
+    let connection = db::connect(&config.database_url).await?;
+    let server = softcat_api::ApiServer::bind(&config.api, connection).await?;
+    server.run_until(shutdown_signal()).await?;
+    tracing::info!("API stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
 }

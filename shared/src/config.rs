@@ -29,6 +29,24 @@ pub struct Config {
     pub eessi: EessiConfig,
     /// Defaults for loading Spack catalogs.
     pub spack: SpackConfig,
+    /// The HTTP API.
+    pub api: ApiConfig,
+}
+
+/// How the API listens and whom it serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Base URL used in the `url` of objects and in `next`/`previous` links
+    /// (e.g. `https://softcat.example.org`); derived from the request's Host
+    /// header when unset.
+    pub public_url: Option<String>,
+    /// Whether catalog data may be read without a token.
+    pub anonymous_reads: bool,
+    /// Seconds a running request may take to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Bounds on fetching untrusted source data: size, time and retries.
@@ -85,6 +103,12 @@ impl Default for Config {
             spack: SpackConfig {
                 data_url: "https://packages.spack.io/data/repology.json".into(),
                 catalog_name: "Spack".into(),
+            },
+            api: ApiConfig {
+                listen: "127.0.0.1:8000".into(),
+                public_url: None,
+                anonymous_reads: false,
+                shutdown_grace_secs: 10,
             },
         }
     }

@@ -2,6 +2,8 @@
 //! sources (fetch → parse → transform) and the loader that brings the
 //! database in line with a source. It knows nothing of HTTP serving or queues.
 
+pub mod accounts;
+pub mod browse;
 pub mod catalog;
 pub mod config;
 pub mod db;
@@ -10,4 +12,5 @@ pub mod fetch;
 pub mod loader;
 pub mod snapshot;
 pub mod sources;
+pub mod sql;
 pub mod version_order;

@@ -1,0 +1,128 @@
+//! Who is calling: `Authorization: Token <key>`, resolved once per request,
+//! and the three rules every endpoint applies (read, staff, manager).
+
+use poem::http::header::AUTHORIZATION;
+use poem::{Request, RequestBody};
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use softcat_shared::accounts::{self, User};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The caller of a request. An absent header is anonymous; a header that
+/// does not carry a valid token is refused with 401.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No `Authorization` header.
+    Anonymous,
+    /// A valid token's user.
+    User(User),
+}
+
+const SCHEME: &str = "TokenAuth";
+
+impl<'a> ApiExtractor<'a> for Caller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "`Authorization: Token <key>`; keys come from `softcat tokens create USER`.",
+                ),
+                name: Some("Authorization"),
+                key_in: Some("header"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SCHEME]
+    }
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        _options: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let Some(header) = request.headers().get(AUTHORIZATION) else {
+            return Ok(Self::Anonymous);
+        };
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Token "))
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .ok_or(ApiError::Unauthorized(
+                "the Authorization header must be `Token <key>`",
+            ))?;
+        let state = request.data::<AppState>().ok_or(ApiError::Internal)?;
+        match accounts::authenticate(&state.db, key)
+            .await
+            .map_err(ApiError::from)?
+        {
+            Some(user) => Ok(Self::User(user)),
+            None => Err(ApiError::Unauthorized("invalid token").into()),
+        }
+    }
+}
+
+impl Caller {
+    /// Catalog data is readable by any user, and by anyone when configured.
+    pub fn require_reader(&self, state: &AppState) -> Result<(), ApiError> {
+        match self {
+            Self::Anonymous if !state.anonymous_reads => Err(ApiError::Unauthorized(
+                "authentication credentials were not provided",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Only staff change catalogs and create offerings.
+    pub fn require_staff(&self) -> Result<&User, ApiError> {
+        match self {
+            Self::Anonymous => Err(ApiError::Unauthorized(
+                "authentication credentials were not provided",
+            )),
+            Self::User(user) if user.is_staff => Ok(user),
+            Self::User(_) => Err(ApiError::Forbidden("only staff may do this")),
+        }
+    }
+
+    /// Staff, or a manager of this offering.
+    pub async fn require_manager(
+        &self,
+        state: &AppState,
+        offering_id: i64,
+    ) -> Result<(), ApiError> {
+        let user = match self {
+            Self::Anonymous => {
+                return Err(ApiError::Unauthorized(
+                    "authentication credentials were not provided",
+                ));
+            }
+            Self::User(user) => user,
+        };
+        if user.is_staff || accounts::manages_offering(&state.db, user.id, offering_id).await? {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "only staff and this offering's managers may do this",
+            ))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Every error the API answers is JSON: `{"detail": "...", "field": "..."}`,
+//! with `field` naming the parameter or body field at fault when there is one.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
+use softcat_shared::browse::{BadParameter, BrowseError};
+
+/// An error answered to the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, or a token that is not valid: 401.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// A valid caller that may not do this: 403.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Nothing at this address: 404.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A parameter or field that cannot be used: 400.
+    #[error(transparent)]
+    Invalid(#[from] BadParameter),
+    /// Our fault: 500, details only in the log.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<BrowseError> for ApiError {
+    fn from(error: BrowseError) -> Self {
+        match error {
+            BrowseError::Invalid(bad) => Self::Invalid(bad),
+            BrowseError::NotFound(what) => Self::NotFound(what),
+            BrowseError::Db(error) => {
+                tracing::error!(%error, "database error");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        BrowseError::Db(error).into()
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn as_response(&self) -> Response {
+        let field = match self {
+            Self::Invalid(bad) => Some(bad.parameter.as_str()),
+            _ => None,
+        };
+        json_error(self.status(), &self.to_string(), field)
+    }
+}
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, poem::Error>;
+
+/// Turns any error escaping an endpoint, ours or poem's, into a JSON answer.
+pub async fn to_json(error: poem::Error) -> Response {
+    if let Some(error) = error.downcast_ref::<ApiError>() {
+        return poem::error::ResponseError::as_response(error);
+    }
+    let status = error.status();
+    if let Some(param) = error.downcast_ref::<ParseParamError>() {
+        return json_error(status, &error.to_string(), Some(param.name));
+    }
+    if error.is::<ParsePathError>() {
+        // A malformed UUID in a path addresses nothing.
+        return json_error(StatusCode::NOT_FOUND, "not found", None);
+    }
+    if error.is::<ParseRequestPayloadError>() {
+        return json_error(status, &error.to_string(), Some("body"));
+    }
+    if status.is_server_error() {
+        tracing::error!(%error, "request failed");
+        return json_error(status, "internal error", None);
+    }
+    json_error(status, &error.to_string(), None)
+}
+
+fn json_error(status: StatusCode, detail: &str, field: Option<&str>) -> Response {
+    let mut body = serde_json::json!({ "detail": detail });
+    if let Some(field) = field {
+        body["field"] = field.into();
+    }
+    poem::web::Json(body).with_status(status).into_response()
+}

@@ -1,0 +1,154 @@
+//! softcat's HTTP face: the catalog REST API (poem + poem-openapi), its
+//! OpenAPI document and docs page, health checks, request logging and
+//! graceful shutdown. Handlers are thin: they parse, check who is calling,
+//! and call `softcat_shared::browse`.
+
+mod auth;
+mod error;
+mod listing;
+mod routes;
+mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::{NormalizePath, TrailingSlash};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem_openapi::OpenApiService;
+use sea_orm::DatabaseConnection;
+use softcat_shared::config::ApiConfig;
+
+pub use state::AppState;
+
+use routes::catalogs::CatalogsApi;
+use routes::health::HealthApi;
+use routes::offerings::OfferingsApi;
+use routes::packages::PackagesApi;
+use routes::targets::TargetsApi;
+use routes::versions::VersionsApi;
+
+/// The API's OpenAPI service: every operation, documented.
+fn service(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
+    let apis = (
+        HealthApi {
+            state: state.clone(),
+        },
+        CatalogsApi {
+            state: state.clone(),
+        },
+        PackagesApi {
+            state: state.clone(),
+        },
+        VersionsApi {
+            state: state.clone(),
+        },
+        TargetsApi {
+            state: state.clone(),
+        },
+        OfferingsApi {
+            state: state.clone(),
+        },
+    );
+    OpenApiService::new(apis, "softcat", env!("CARGO_PKG_VERSION")).description(
+        "Scientific software catalogs (EESSI, Spack): catalogs → packages → versions → \
+         targets, and which offering provides which catalog for which CPUs. \
+         Authenticate with `Authorization: Token <key>`.",
+    )
+}
+
+/// The whole application as one endpoint: routes, docs, errors as JSON and
+/// one log line per request.
+pub fn app(state: AppState) -> impl Endpoint {
+    let service = service(&state);
+    Route::new()
+        .at("/api/openapi.json", service.spec_endpoint())
+        .at("/api/openapi.yaml", service.spec_endpoint_yaml())
+        .nest("/api/docs", service.swagger_ui())
+        .nest("/", service)
+        .data(state)
+        .catch_all_error(error::to_json)
+        .around(log_request)
+        // `/api/…/` (the marketplace's style) and `/api/…` both route.
+        .with(NormalizePath::new(TrailingSlash::Trim))
+}
+
+/// The OpenAPI document as JSON, for tools and tests.
+pub fn openapi_json(state: &AppState) -> String {
+    service(state).spec()
+}
+
+async fn log_request<E: Endpoint>(endpoint: E, request: Request) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = endpoint.call(request).await?.into_response();
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
+    Ok(response)
+}
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address is taken or invalid.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The configured address.
+        address: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet serving API: tests read its port before running it.
+pub struct ApiServer {
+    acceptor: TcpAcceptor,
+    state: AppState,
+    grace: Duration,
+}
+
+impl ApiServer {
+    /// Binds the configured address (port 0 picks a free one).
+    pub async fn bind(config: &ApiConfig, db: DatabaseConnection) -> Result<Self, ServeError> {
+        let acceptor = TcpListener::bind(config.listen.clone())
+            .into_acceptor()
+            .await
+            .map_err(|source| ServeError::Listen {
+                address: config.listen.clone(),
+                source,
+            })?;
+        Ok(Self {
+            acceptor,
+            state: AppState {
+                db,
+                anonymous_reads: config.anonymous_reads,
+                public_url: config.public_url.clone(),
+            },
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.acceptor
+            .local_addr()
+            .into_iter()
+            .find_map(|addr| addr.as_socket_addr().copied())
+    }
+
+    /// Serves until `shutdown` completes, then lets running requests finish
+    /// within the grace period.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        tracing::info!(address = ?self.local_addr(), "API listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app(self.state), shutdown, Some(self.grace))
+            .await
+    }
+}

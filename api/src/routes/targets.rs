@@ -1,0 +1,152 @@
+//! `/api/marketplace-software-targets/`: list and detail.
+
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use softcat_shared::browse::targets::{self, TargetFilter, TargetRow};
+use uuid::Uuid;
+
+use super::{Tag, object_url};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::listing::{PageLinks, list_response, page_of};
+use crate::state::AppState;
+
+const COLLECTION: &str = "marketplace-software-targets";
+
+/// Where a version runs: a CPU architecture (EESSI) or a build variant (Spack).
+#[derive(Debug, Object)]
+pub struct Target {
+    /// This object's URL.
+    pub url: String,
+    /// Identity.
+    pub uuid: Uuid,
+    /// The version's UUID.
+    pub version: Uuid,
+    /// The version string.
+    pub version_name: String,
+    /// The package's UUID.
+    pub package: Uuid,
+    /// The package's name.
+    pub package_name: String,
+    /// `cpu_arch`, `build_variant`, `platform` …
+    pub target_type: String,
+    /// `x86_64/amd/zen4`, `default` …
+    pub target_name: String,
+    /// `x86_64`; null when the target is not a CPU.
+    pub cpu_family: Option<String>,
+    /// `amd/zen4`: everything after the family.
+    pub cpu_microarchitecture: Option<String>,
+    /// Family and micro-architecture joined: `x86_64/amd/zen4`.
+    pub full_arch: Option<String>,
+    /// Install path.
+    pub path: String,
+    /// Source details, e.g. `gpu_arch`.
+    pub metadata: serde_json::Value,
+}
+
+/// A target object from its row.
+pub fn target_object(base_url: &str, row: TargetRow) -> Target {
+    Target {
+        url: object_url(base_url, COLLECTION, row.uuid),
+        uuid: row.uuid,
+        version: row.version_uuid,
+        full_arch: row.full_arch(),
+        version_name: row.version,
+        package: row.package_uuid,
+        package_name: row.package_name,
+        target_type: row.target_type,
+        target_name: row.target_name,
+        cpu_family: row.cpu_family,
+        cpu_microarchitecture: row.cpu_microarchitecture,
+        path: row.path,
+        metadata: row.metadata,
+    }
+}
+
+list_response!(TargetPage, TargetList, Target);
+
+/// The target endpoints.
+pub struct TargetsApi {
+    /// Shared state.
+    pub state: AppState,
+}
+
+#[OpenApi(
+    prefix_path = "/api/marketplace-software-targets",
+    tag = "Tag::Targets"
+)]
+impl TargetsApi {
+    /// List targets
+    #[oai(path = "/", method = "get", operation_id = "targets_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// Exact version.
+        version_uuid: Query<Option<Uuid>>,
+        /// Exact version string, e.g. `2026.2`.
+        version: Query<Option<String>>,
+        /// Exact package.
+        package_uuid: Query<Option<Uuid>>,
+        /// Exact package name (case-sensitive).
+        package_name: Query<Option<String>>,
+        /// Exact catalog.
+        catalog_uuid: Query<Option<Uuid>>,
+        /// Targets an offering enables.
+        offering_uuid: Query<Option<Uuid>>,
+        /// CPU family, e.g. `x86_64`.
+        cpu_family: Query<Option<String>>,
+        /// Micro-architecture, e.g. `amd/zen4`.
+        cpu_microarchitecture: Query<Option<String>>,
+        /// Ordering: `package_name`, `version`, `target_name`, `cpu_family`,
+        /// `cpu_microarchitecture`, each with `-` for descending.
+        o: Query<Vec<String>>,
+        /// Page number, from 1.
+        page: Query<Option<u64>>,
+        /// Rows per page (default 10, at most 300).
+        page_size: Query<Option<u64>>,
+    ) -> ApiResult<TargetList> {
+        caller.require_reader(&self.state)?;
+        let page = page_of(page.0, page_size.0)?;
+        let filter = TargetFilter {
+            version_uuid: version_uuid.0,
+            version: version.0,
+            package_uuid: package_uuid.0,
+            package_name: package_name.0,
+            catalog_uuid: catalog_uuid.0,
+            offering_uuid: offering_uuid.0,
+            cpu_family: cpu_family.0,
+            cpu_microarchitecture: cpu_microarchitecture.0,
+            ordering: o.0,
+        };
+        let listing = targets::list_targets(&self.state.db, &filter, page)
+            .await
+            .map_err(ApiError::from)?;
+        let base = self.state.base_url(request);
+        let links = PageLinks::new(request, &base, page, listing.count);
+        let results = listing
+            .rows
+            .into_iter()
+            .map(|row| target_object(&base, row))
+            .collect();
+        Ok(TargetList::new(links, results))
+    }
+
+    /// Show a target
+    #[oai(path = "/:uuid/", method = "get", operation_id = "targets_retrieve")]
+    async fn retrieve(
+        &self,
+        caller: Caller,
+        request: &Request,
+        uuid: Path<Uuid>,
+    ) -> ApiResult<Json<Target>> {
+        caller.require_reader(&self.state)?;
+        let row = targets::get_target(&self.state.db, uuid.0)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(target_object(&self.state.base_url(request), row)))
+    }
+}

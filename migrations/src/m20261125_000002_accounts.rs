@@ -1,0 +1,64 @@
+//! Users, their API tokens and who manages which offering; trigram indexes
+//! for the API's case-insensitive "contains" filters.
+//!
+//! Tokens are stored as the SHA-256 of the key: keys are long random strings,
+//! so a fast hash is enough and a leaked table reveals no usable key.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const UP: &str = r#"
+CREATE TABLE users (
+    id       BIGSERIAL PRIMARY KEY,
+    uuid     UUID NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+    username TEXT NOT NULL UNIQUE,
+    is_staff BOOLEAN NOT NULL DEFAULT false,
+    created  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE api_tokens (
+    id       BIGSERIAL PRIMARY KEY,
+    user_id  BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key_hash TEXT NOT NULL UNIQUE,
+    created  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX api_tokens_user_idx ON api_tokens (user_id);
+
+CREATE TABLE offering_managers (
+    offering_id BIGINT NOT NULL REFERENCES offerings (id) ON DELETE CASCADE,
+    user_id     BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (offering_id, user_id)
+);
+CREATE INDEX offering_managers_user_idx ON offering_managers (user_id);
+
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX software_packages_name_trgm_idx ON software_packages USING gin (name gin_trgm_ops);
+CREATE INDEX software_packages_description_trgm_idx ON software_packages USING gin (description gin_trgm_ops);
+CREATE INDEX software_catalogs_name_trgm_idx ON software_catalogs USING gin (name gin_trgm_ops);
+CREATE INDEX software_targets_version_idx ON software_targets (version_id, cpu_family, cpu_microarchitecture);
+"#;
+
+const DOWN: &str = r#"
+DROP INDEX software_targets_version_idx;
+DROP INDEX software_catalogs_name_trgm_idx;
+DROP INDEX software_packages_description_trgm_idx;
+DROP INDEX software_packages_name_trgm_idx;
+DROP TABLE offering_managers;
+DROP TABLE api_tokens;
+DROP TABLE users;
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(UP).await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(DOWN).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading and editing catalog data for the API: listings with filters,
+//! details, staff edits of catalogs, and offering ↔ catalog links. Plain SQL
+//! over the schema, so every query can be replayed in `psql` as written.
+
+pub mod catalogs;
+pub mod offerings;
+pub mod packages;
+mod page;
+pub mod targets;
+pub mod versions;
+
+pub use page::{BadParameter, DEFAULT_PAGE_SIZE, Listing, MAX_PAGE_SIZE, Page, order_by};
+
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+
+use crate::sql::Conditions;
+
+/// Why a browse or edit request cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowseError {
+    /// A query parameter or body field is unusable; names the field.
+    #[error(transparent)]
+    Invalid(#[from] BadParameter),
+    /// The object addressed does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// The count and one page of a listing: `from_where` is everything after
+/// `SELECT …` up to the conditions (`FROM … JOIN …`), `order` the ORDER BY.
+async fn list<T: FromQueryResult>(
+    db: &impl ConnectionTrait,
+    columns: &str,
+    from: &str,
+    conditions: &Conditions,
+    order: &str,
+    page: Page,
+) -> Result<Listing<T>, DbErr> {
+    let filter = conditions.where_clause();
+    let count = db
+        .query_one_raw(conditions.statement(db, format!("SELECT count(*) AS count {from}{filter}")))
+        .await?
+        .map(|row| row.try_get::<i64>("", "count"))
+        .transpose()?
+        .unwrap_or(0);
+    let rows = T::find_by_statement(conditions.statement(
+        db,
+        format!(
+            "SELECT {columns} {from}{filter}{order}{}",
+            page.limit_offset()
+        ),
+    ))
+    .all(db)
+    .await?;
+    Ok(Listing {
+        count: u64::try_from(count).unwrap_or(0),
+        rows,
+    })
+}
+
+fn statement(
+    db: &impl ConnectionTrait,
+    sql: impl Into<String>,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> Statement {
+    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
+}
+
+/// The CPU restriction of an offering's catalog link, as a condition on a
+/// target `t` and a link `l`: an empty list enables everything.
+const LINK_ENABLES_TARGET: &str = "\
+    (jsonb_array_length(l.enabled_cpu_family) = 0 \
+       OR l.enabled_cpu_family @> to_jsonb(t.cpu_family)) \
+    AND (jsonb_array_length(l.enabled_cpu_microarchitectures) = 0 \
+       OR l.enabled_cpu_microarchitectures @> to_jsonb(t.cpu_microarchitecture))";
+
+/// Whether a link restricts CPUs at all.
+const LINK_IS_UNRESTRICTED: &str = "\
+    (jsonb_array_length(l.enabled_cpu_family) = 0 \
+     AND jsonb_array_length(l.enabled_cpu_microarchitectures) = 0)";

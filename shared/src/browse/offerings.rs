@@ -1,0 +1,373 @@
+//! Offerings and the catalogs they provide: which catalog, for which CPU
+//! families and micro-architectures. Link rules live here: the catalog
+//! exists, is linked once, and every enabled CPU is among its targets.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, FixedOffset};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, SqlErr};
+use uuid::Uuid;
+
+use super::{
+    BadParameter, BrowseError, LINK_ENABLES_TARGET, LINK_IS_UNRESTRICTED, Listing, Page, list,
+    statement,
+};
+use crate::sql::{Conditions, contains_pattern};
+
+/// An offering.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct OfferingRow {
+    /// Join key.
+    pub id: i64,
+    /// Public identity.
+    pub uuid: Uuid,
+    /// Offering name.
+    pub name: String,
+    /// Offering type (free text from the marketplace).
+    pub offering_type: String,
+    /// When it was created.
+    pub created: DateTime<FixedOffset>,
+    /// When it last changed.
+    pub modified: DateTime<FixedOffset>,
+}
+
+/// One catalog an offering provides.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct LinkRow {
+    /// The link's UUID (`offering_catalog_uuid`).
+    pub uuid: Uuid,
+    /// The offering's join key.
+    pub offering_id: i64,
+    /// The catalog's UUID.
+    pub catalog_uuid: Uuid,
+    /// The catalog's name.
+    pub catalog_name: String,
+    /// The catalog's version.
+    pub catalog_version: String,
+    /// Enabled CPU families; empty means all.
+    pub enabled_cpu_family: serde_json::Value,
+    /// Enabled micro-architectures; empty means all.
+    pub enabled_cpu_microarchitectures: serde_json::Value,
+    /// Packages of the catalog with a target the link enables.
+    pub package_count: i64,
+}
+
+/// An offering with its catalogs and managers.
+#[derive(Debug, Clone)]
+pub struct OfferingDetail {
+    /// The offering.
+    pub offering: OfferingRow,
+    /// Its catalog links, by catalog name and version.
+    pub catalogs: Vec<LinkRow>,
+    /// Usernames of its managers.
+    pub managers: Vec<String>,
+}
+
+const COLUMNS: &str = "o.id, o.uuid, o.name, o.type AS offering_type, o.created, o.modified";
+const FROM: &str = "FROM offerings o";
+
+/// One page of offerings, by name; `name` filters case-insensitively.
+pub async fn list_offerings(
+    db: &impl ConnectionTrait,
+    name: Option<&str>,
+    page: Page,
+) -> Result<Listing<OfferingDetail>, DbErr> {
+    let mut conditions = Conditions::new();
+    if let Some(name) = name {
+        let p = conditions.bind(contains_pattern(name));
+        conditions.push(format!("o.name ILIKE {p}"));
+    }
+    let listing: Listing<OfferingRow> = list(
+        db,
+        COLUMNS,
+        FROM,
+        &conditions,
+        " ORDER BY o.name, o.id",
+        page,
+    )
+    .await?;
+    let mut rows = Vec::with_capacity(listing.rows.len());
+    for offering in listing.rows {
+        rows.push(detail(db, offering).await?);
+    }
+    Ok(Listing {
+        count: listing.count,
+        rows,
+    })
+}
+
+/// An offering by UUID, with its catalogs and managers.
+pub async fn get_offering(
+    db: &impl ConnectionTrait,
+    uuid: Uuid,
+) -> Result<OfferingDetail, BrowseError> {
+    let offering = OfferingRow::find_by_statement(statement(
+        db,
+        format!("SELECT {COLUMNS} {FROM} WHERE o.uuid = $1"),
+        [uuid.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or(BrowseError::NotFound("offering"))?;
+    Ok(detail(db, offering).await?)
+}
+
+async fn detail(db: &impl ConnectionTrait, offering: OfferingRow) -> Result<OfferingDetail, DbErr> {
+    let catalogs = LinkRow::find_by_statement(statement(
+        db,
+        format!(
+            "SELECT l.uuid, l.offering_id, c.uuid AS catalog_uuid, c.name AS catalog_name, \
+               c.version AS catalog_version, l.enabled_cpu_family, \
+               l.enabled_cpu_microarchitectures, \
+               (SELECT count(*) FROM software_packages p WHERE p.catalog_id = l.catalog_id \
+                  AND ({LINK_IS_UNRESTRICTED} OR EXISTS (SELECT 1 FROM software_versions v \
+                    JOIN software_targets t ON t.version_id = v.id \
+                    WHERE v.package_id = p.id AND {LINK_ENABLES_TARGET}))) AS package_count \
+             FROM offering_software_catalogs l JOIN software_catalogs c ON c.id = l.catalog_id \
+             WHERE l.offering_id = $1 ORDER BY c.name, c.version, l.id"
+        ),
+        [offering.id.into()],
+    ))
+    .all(db)
+    .await?;
+    #[derive(FromQueryResult)]
+    struct Manager {
+        username: String,
+    }
+    let managers = Manager::find_by_statement(statement(
+        db,
+        "SELECT u.username FROM offering_managers m JOIN users u ON u.id = m.user_id \
+         WHERE m.offering_id = $1 ORDER BY u.username",
+        [offering.id.into()],
+    ))
+    .all(db)
+    .await?
+    .into_iter()
+    .map(|manager| manager.username)
+    .collect();
+    Ok(OfferingDetail {
+        offering,
+        catalogs,
+        managers,
+    })
+}
+
+/// Creates an offering managed by the named users.
+pub async fn create_offering(
+    db: &impl ConnectionTrait,
+    name: &str,
+    offering_type: &str,
+    managers: &[String],
+) -> Result<OfferingDetail, BrowseError> {
+    if name.trim().is_empty() {
+        return Err(BadParameter::new("name", "may not be blank").into());
+    }
+    let mut manager_ids = Vec::with_capacity(managers.len());
+    for username in managers {
+        let user = crate::accounts::find_user(db, username)
+            .await?
+            .ok_or_else(|| BadParameter::new("managers", format!("no user {username:?}")))?;
+        manager_ids.push(user.id);
+    }
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "INSERT INTO offerings (name, type) VALUES ($1, $2) RETURNING id, uuid",
+            [name.into(), offering_type.into()],
+        ))
+        .await?
+        .ok_or(BrowseError::NotFound("offering"))?;
+    let id: i64 = row.try_get("", "id")?;
+    let uuid: Uuid = row.try_get("", "uuid")?;
+    for user_id in manager_ids {
+        db.execute_raw(statement(
+            db,
+            "INSERT INTO offering_managers (offering_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+            [id.into(), user_id.into()],
+        ))
+        .await?;
+    }
+    get_offering(db, uuid).await
+}
+
+/// The CPUs a link enables; empty lists enable every CPU of the catalog.
+#[derive(Debug, Clone, Default)]
+pub struct EnabledCpus {
+    /// CPU families (`x86_64`).
+    pub families: Vec<String>,
+    /// Micro-architectures (`amd/zen4`).
+    pub microarchitectures: Vec<String>,
+}
+
+/// Links a catalog to an offering.
+pub async fn add_link(
+    db: &impl ConnectionTrait,
+    offering_id: i64,
+    catalog_uuid: Uuid,
+    cpus: &EnabledCpus,
+) -> Result<LinkRow, BrowseError> {
+    let catalog_id = catalog_id(db, catalog_uuid)
+        .await?
+        .ok_or_else(|| BadParameter::new("catalog", format!("no catalog {catalog_uuid}")))?;
+    validate_cpus(db, catalog_id, cpus).await?;
+    let inserted = db
+        .query_one_raw(statement(
+            db,
+            "INSERT INTO offering_software_catalogs \
+               (offering_id, catalog_id, enabled_cpu_family, enabled_cpu_microarchitectures) \
+             VALUES ($1, $2, $3, $4) RETURNING uuid",
+            [
+                offering_id.into(),
+                catalog_id.into(),
+                serde_json::json!(cpus.families).into(),
+                serde_json::json!(cpus.microarchitectures).into(),
+            ],
+        ))
+        .await;
+    let row = match inserted {
+        Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(BadParameter::new(
+                "catalog",
+                "this catalog is already linked to the offering",
+            )
+            .into());
+        }
+        other => other?.ok_or(BrowseError::NotFound("offering catalog"))?,
+    };
+    get_link(db, offering_id, row.try_get("", "uuid")?).await
+}
+
+/// Changes the CPUs a link enables; `None` keeps a list as it is.
+pub async fn update_link(
+    db: &impl ConnectionTrait,
+    offering_id: i64,
+    link_uuid: Uuid,
+    families: Option<Vec<String>>,
+    microarchitectures: Option<Vec<String>>,
+) -> Result<LinkRow, BrowseError> {
+    let link = get_link(db, offering_id, link_uuid).await?;
+    let current = |value: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value(value.clone()).unwrap_or_default()
+    };
+    let cpus = EnabledCpus {
+        families: families.unwrap_or_else(|| current(&link.enabled_cpu_family)),
+        microarchitectures: microarchitectures
+            .unwrap_or_else(|| current(&link.enabled_cpu_microarchitectures)),
+    };
+    let catalog_id = catalog_id(db, link.catalog_uuid)
+        .await?
+        .ok_or(BrowseError::NotFound("catalog"))?;
+    validate_cpus(db, catalog_id, &cpus).await?;
+    db.execute_raw(statement(
+        db,
+        "UPDATE offering_software_catalogs SET enabled_cpu_family = $2, \
+           enabled_cpu_microarchitectures = $3, modified = now() WHERE uuid = $1",
+        [
+            link_uuid.into(),
+            serde_json::json!(cpus.families).into(),
+            serde_json::json!(cpus.microarchitectures).into(),
+        ],
+    ))
+    .await?;
+    get_link(db, offering_id, link_uuid).await
+}
+
+/// Removes a link of this offering.
+pub async fn remove_link(
+    db: &impl ConnectionTrait,
+    offering_id: i64,
+    link_uuid: Uuid,
+) -> Result<(), BrowseError> {
+    let result = db
+        .execute_raw(statement(
+            db,
+            "DELETE FROM offering_software_catalogs WHERE uuid = $1 AND offering_id = $2",
+            [link_uuid.into(), offering_id.into()],
+        ))
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(BadParameter::new(
+            "offering_catalog_uuid",
+            format!("no catalog link {link_uuid} on this offering"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn get_link(
+    db: &impl ConnectionTrait,
+    offering_id: i64,
+    link_uuid: Uuid,
+) -> Result<LinkRow, BrowseError> {
+    let offering = OfferingRow::find_by_statement(statement(
+        db,
+        format!("SELECT {COLUMNS} {FROM} WHERE o.id = $1"),
+        [offering_id.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or(BrowseError::NotFound("offering"))?;
+    detail(db, offering)
+        .await?
+        .catalogs
+        .into_iter()
+        .find(|link| link.uuid == link_uuid)
+        .ok_or_else(|| {
+            BadParameter::new(
+                "offering_catalog_uuid",
+                format!("no catalog link {link_uuid} on this offering"),
+            )
+            .into()
+        })
+}
+
+async fn catalog_id(db: &impl ConnectionTrait, uuid: Uuid) -> Result<Option<i64>, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "SELECT id FROM software_catalogs WHERE uuid = $1",
+            [uuid.into()],
+        ))
+        .await?;
+    row.map(|row| row.try_get("", "id")).transpose()
+}
+
+/// Every enabled family and micro-architecture must be among the catalog's
+/// targets; the first one that is not is named.
+async fn validate_cpus(
+    db: &impl ConnectionTrait,
+    catalog_id: i64,
+    cpus: &EnabledCpus,
+) -> Result<(), BrowseError> {
+    if cpus.families.is_empty() && cpus.microarchitectures.is_empty() {
+        return Ok(());
+    }
+    let targets = super::catalogs::cpu_targets(db, catalog_id).await?;
+    let families: BTreeSet<&str> = targets.iter().map(|t| t.family()).collect();
+    let micros: BTreeSet<&str> = targets.iter().map(|t| t.microarchitecture()).collect();
+    if let Some(bad) = cpus
+        .families
+        .iter()
+        .find(|f| !families.contains(f.as_str()))
+    {
+        return Err(BadParameter::new(
+            "enabled_cpu_family",
+            format!("{bad:?} is not a CPU family of this catalog's targets"),
+        )
+        .into());
+    }
+    if let Some(bad) = cpus
+        .microarchitectures
+        .iter()
+        .find(|m| !micros.contains(m.as_str()))
+    {
+        return Err(BadParameter::new(
+            "enabled_cpu_microarchitectures",
+            format!("{bad:?} is not a micro-architecture of this catalog's targets"),
+        )
+        .into());
+    }
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! Ordering of version strings by version semantics, not by text:
-//! `3.10` comes after `3.9`, `2025.06` after `2023.06`, `1.0` after `1.0rc1`.
+//! `3.10` comes after `3.9`, `2025.06` after `2023.06`, `1.0` after `1.0rc1`,
+//! and branch versions (`develop`, `main` …) after every release, as Spack
+//! orders them.
 
 use std::cmp::Ordering;
 
@@ -34,6 +36,12 @@ fn parts(version: &str) -> impl Iterator<Item = Part<'_>> {
 /// (`1.0`); with a number after it (`1.0.1`) it sorts after. Ties fall back to
 /// the plain text so that the order is total.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    match (branch_rank(a), branch_rank(b)) {
+        (Some(x), Some(y)) if x != y => return x.cmp(&y),
+        (Some(_), None) => return Ordering::Greater,
+        (None, Some(_)) => return Ordering::Less,
+        _ => {}
+    }
     let mut left = parts(a);
     let mut right = parts(b);
     loop {
@@ -54,6 +62,18 @@ pub fn compare_versions(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// Branch names that stand for the newest code, oldest first (Spack's
+/// "infinity versions").
+const BRANCHES: [&str; 7] = [
+    "stable", "nightly", "trunk", "head", "master", "main", "develop",
+];
+
+fn branch_rank(version: &str) -> Option<usize> {
+    BRANCHES
+        .iter()
+        .position(|branch| branch.eq_ignore_ascii_case(version))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,12 +82,14 @@ mod tests {
     fn orders_by_version_semantics() {
         let mut versions = vec![
             "3.10", "3.9", "2025.06", "2023.06", "1.0", "1.0rc1", "1.0.1", "develop", "10",
+            "master", "alpha",
         ];
         versions.sort_by(|a, b| compare_versions(a, b));
         assert_eq!(
             versions,
             [
-                "develop", "1.0rc1", "1.0", "1.0.1", "3.9", "3.10", "10", "2023.06", "2025.06"
+                "alpha", "1.0rc1", "1.0", "1.0.1", "3.9", "3.10", "10", "2023.06", "2025.06",
+                "master", "develop"
             ]
         );
     }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod app;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -208,6 +208,7 @@ impl CatalogsApi {
         &self,
         caller: Caller,
         request: &Request,
+        /// The object's UUID.
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Catalog>> {
         caller.require_reader(&self.state)?;
@@ -244,6 +245,7 @@ impl CatalogsApi {
         &self,
         caller: Caller,
         request: &Request,
+        /// The object's UUID.
         uuid: Path<Uuid>,
         body: Json<CatalogUpdate>,
     ) -> ApiResult<Json<Catalog>> {
@@ -266,7 +268,12 @@ impl CatalogsApi {
     ///
     /// Removes its packages, versions, targets and offering links.
     #[oai(path = "/:uuid/", method = "delete", operation_id = "catalogs_destroy")]
-    async fn destroy(&self, caller: Caller, uuid: Path<Uuid>) -> ApiResult<CatalogDeleted> {
+    async fn destroy(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+    ) -> ApiResult<CatalogDeleted> {
         caller.require_staff()?;
         catalogs::delete_catalog(&self.state.db, uuid.0)
             .await

@@ -206,6 +206,7 @@ impl OfferingsApi {
         &self,
         caller: Caller,
         request: &Request,
+        /// The object's UUID.
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Offering>> {
         caller.require_reader(&self.state)?;
@@ -253,6 +254,7 @@ impl OfferingsApi {
     async fn add_software_catalog(
         &self,
         caller: Caller,
+        /// The object's UUID.
         uuid: Path<Uuid>,
         body: Json<AddCatalog>,
     ) -> ApiResult<CatalogAdded> {
@@ -277,6 +279,7 @@ impl OfferingsApi {
     async fn update_software_catalog(
         &self,
         caller: Caller,
+        /// The object's UUID.
         uuid: Path<Uuid>,
         body: Json<UpdateCatalog>,
     ) -> ApiResult<Json<OfferingCatalog>> {
@@ -303,6 +306,7 @@ impl OfferingsApi {
     async fn remove_software_catalog(
         &self,
         caller: Caller,
+        /// The object's UUID.
         uuid: Path<Uuid>,
         body: Json<RemoveCatalog>,
     ) -> ApiResult<CatalogRemoved> {

@@ -177,6 +177,7 @@ impl PackagesApi {
         &self,
         caller: Caller,
         request: &Request,
+        /// The object's UUID.
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<PackageDetail>> {
         caller.require_reader(&self.state)?;

@@ -141,6 +141,7 @@ impl TargetsApi {
         &self,
         caller: Caller,
         request: &Request,
+        /// The object's UUID.
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Target>> {
         caller.require_reader(&self.state)?;

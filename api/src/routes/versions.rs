@@ -162,6 +162,7 @@ impl VersionsApi {
         &self,
         caller: Caller,
         request: &Request,
+        /// The object's UUID.
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Version>> {
         caller.require_reader(&self.state)?;

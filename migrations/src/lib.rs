@@ -4,7 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_catalog_schema;
-mod m20261125_000002_accounts;
+mod m20261125_000002_api;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -14,7 +14,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261125_000001_catalog_schema::Migration),
-            Box::new(m20261125_000002_accounts::Migration),
+            Box::new(m20261125_000002_api::Migration),
         ]
     }
 }

@@ -85,33 +85,27 @@ pub async fn get_catalog(db: &impl ConnectionTrait, uuid: Uuid) -> Result<Catalo
 }
 
 /// Every distinct CPU target among a catalog's targets, by family then
-/// micro-architecture: what an offering manager chooses from.
+/// micro-architecture: what an offering manager chooses from. Read from the
+/// packages' summaries, which the loader keeps.
 pub async fn cpu_targets(
     db: &impl ConnectionTrait,
     catalog_id: i64,
 ) -> Result<Vec<CpuTarget>, DbErr> {
     #[derive(FromQueryResult)]
     struct Row {
-        cpu_family: String,
-        cpu_microarchitecture: String,
+        target: String,
     }
     let rows = Row::find_by_statement(statement(
         db,
-        "SELECT DISTINCT t.cpu_family, t.cpu_microarchitecture FROM software_targets t \
-         JOIN software_versions v ON v.id = t.version_id \
-         JOIN software_packages p ON p.id = v.package_id \
-         WHERE p.catalog_id = $1 AND t.cpu_family IS NOT NULL \
-           AND t.cpu_microarchitecture IS NOT NULL \
-         ORDER BY 1, 2",
+        "SELECT DISTINCT unnest(cpu_targets) AS target FROM software_packages \
+         WHERE catalog_id = $1 ORDER BY 1",
         [catalog_id.into()],
     ))
     .all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|row| {
-            CpuTarget::parse(&format!("{}/{}", row.cpu_family, row.cpu_microarchitecture)).ok()
-        })
+        .filter_map(|row| CpuTarget::parse(&row.target).ok())
         .collect())
 }
 

@@ -116,9 +116,12 @@ pub async fn list_packages(
     }
     if let Some(query) = &filter.query {
         let p = conditions.bind(contains_pattern(query));
+        // One trigram-indexed look-up per column, rather than an OR that
+        // no index serves.
         conditions.push(format!(
-            "(p.name ILIKE {p} OR p.description ILIKE {p} OR EXISTS (\
-               SELECT 1 FROM software_versions v WHERE v.package_id = p.id AND v.version ILIKE {p}))"
+            "p.id IN (SELECT id FROM software_packages WHERE name ILIKE {p} \
+               UNION SELECT id FROM software_packages WHERE description ILIKE {p} \
+               UNION SELECT package_id FROM software_versions WHERE version ILIKE {p})"
         ));
     }
     if let Some(version) = &filter.has_version {
@@ -138,22 +141,22 @@ pub async fn list_packages(
                    WHERE v.package_id = p.id AND {LINK_ENABLES_TARGET})))"
         ));
     }
-    let mut target_conditions = Vec::new();
-    if let Some(family) = &filter.cpu_family {
-        let p = conditions.bind(family.clone());
-        target_conditions.push(format!("t.cpu_family = {p}"));
-    }
-    if let Some(micro) = &filter.cpu_microarchitecture {
-        let p = conditions.bind(micro.clone());
-        target_conditions.push(format!("t.cpu_microarchitecture = {p}"));
-    }
-    if !target_conditions.is_empty() {
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM software_versions v \
-               JOIN software_targets t ON t.version_id = v.id \
-               WHERE v.package_id = p.id AND {})",
-            target_conditions.join(" AND ")
-        ));
+    // The loader keeps each package's CPU targets in arrays; both filters
+    // together must hold for one target.
+    match (&filter.cpu_family, &filter.cpu_microarchitecture) {
+        (Some(family), Some(micro)) => {
+            let p = conditions.bind(format!("{family}/{micro}"));
+            conditions.push(format!("p.cpu_targets @> ARRAY[{p}::text]"));
+        }
+        (Some(family), None) => {
+            let p = conditions.bind(family.clone());
+            conditions.push(format!("p.cpu_families @> ARRAY[{p}::text]"));
+        }
+        (None, Some(micro)) => {
+            let p = conditions.bind(micro.clone());
+            conditions.push(format!("p.cpu_microarchitectures @> ARRAY[{p}::text]"));
+        }
+        (None, None) => {}
     }
     if let Some(is_extension) = filter.is_extension {
         let p = conditions.bind(is_extension);

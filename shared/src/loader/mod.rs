@@ -193,6 +193,9 @@ pub async fn load_snapshot(
     };
     record_load(&txn, catalog_id, source_fingerprint, &summary).await?;
     txn.commit().await?;
+    if report.rows_written() >= ANALYZE_AFTER_ROWS {
+        refresh_statistics(db).await;
+    }
     report.catalog_uuid = Some(uuid);
     report.outcome = match existing {
         None => LoadOutcome::Created,
@@ -209,6 +212,20 @@ pub async fn load_snapshot(
         "catalog loaded"
     );
     Ok(report)
+}
+
+/// Rows written by one load from which the planner's statistics are
+/// refreshed at once, rather than whenever autovacuum gets to it: a large
+/// load changes row counts enough for stale statistics to pick bad plans.
+const ANALYZE_AFTER_ROWS: u64 = 1_000;
+
+/// Refreshes the planner's statistics of the catalog tables. The load has
+/// committed; a failure here only costs query plans, so it is logged.
+async fn refresh_statistics(db: &DatabaseConnection) {
+    let sql = "ANALYZE software_packages, software_versions, software_targets";
+    if let Err(error) = db.execute_unprepared(sql).await {
+        tracing::warn!(%error, "could not refresh table statistics");
+    }
 }
 
 /// Holds the catalog's advisory lock until the transaction ends; a second

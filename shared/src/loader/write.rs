@@ -197,6 +197,9 @@ pub async fn apply(
     if plan.packages.written() + plan.versions.written() > 0 {
         link_parents(db, catalog_id).await?;
     }
+    if plan.packages.written() + plan.versions.written() + plan.targets.written() > 0 {
+        summarise_cpus(db, catalog_id).await?;
+    }
     Ok(())
 }
 
@@ -492,6 +495,35 @@ async fn link_parents(db: &impl ConnectionTrait, catalog_id: i64) -> Result<(), 
     for sql in [PACKAGES, ORPHANED_PACKAGES, VERSIONS] {
         db.execute_raw(statement(db, sql, catalog_id)).await?;
     }
+    Ok(())
+}
+
+/// Records on each package of the catalog the CPU families,
+/// micro-architectures and full targets among its versions' targets, where
+/// they changed: the API's CPU filters read these instead of joining targets.
+async fn summarise_cpus(db: &impl ConnectionTrait, catalog_id: i64) -> Result<(), DbErr> {
+    const SQL: &str = "\
+        UPDATE software_packages AS p \
+        SET cpu_families = s.families, cpu_microarchitectures = s.micros, cpu_targets = s.targets \
+        FROM ( \
+            SELECT pk.id, \
+              COALESCE(array_agg(DISTINCT t.cpu_family ORDER BY t.cpu_family) \
+                FILTER (WHERE t.cpu_family IS NOT NULL), '{}') AS families, \
+              COALESCE(array_agg(DISTINCT t.cpu_microarchitecture ORDER BY t.cpu_microarchitecture) \
+                FILTER (WHERE t.cpu_microarchitecture IS NOT NULL), '{}') AS micros, \
+              COALESCE(array_agg(DISTINCT t.cpu_family || '/' || t.cpu_microarchitecture \
+                  ORDER BY t.cpu_family || '/' || t.cpu_microarchitecture) \
+                FILTER (WHERE t.cpu_family IS NOT NULL AND t.cpu_microarchitecture IS NOT NULL), \
+                '{}') AS targets \
+            FROM software_packages pk \
+            LEFT JOIN software_versions v ON v.package_id = pk.id \
+            LEFT JOIN software_targets t ON t.version_id = v.id \
+            WHERE pk.catalog_id = $1 \
+            GROUP BY pk.id \
+        ) AS s \
+        WHERE p.id = s.id AND (p.cpu_families, p.cpu_microarchitectures, p.cpu_targets) \
+          IS DISTINCT FROM (s.families, s.micros, s.targets)";
+    db.execute_raw(statement(db, SQL, catalog_id)).await?;
     Ok(())
 }
 

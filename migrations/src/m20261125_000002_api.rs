@@ -1,5 +1,7 @@
-//! Users, their API tokens and who manages which offering; trigram indexes
-//! for the API's case-insensitive "contains" filters.
+//! What the API needs: users, their API tokens and who manages which
+//! offering; trigram indexes for the case-insensitive "contains" filters; and
+//! each package's CPU targets summarised in arrays (kept by the loader), so
+//! that CPU filters are one index look-up instead of a join over targets.
 //!
 //! Tokens are stored as the SHA-256 of the key: keys are long random strings,
 //! so a fast hash is enough and a leaked table reveals no usable key.
@@ -37,11 +39,25 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX software_packages_name_trgm_idx ON software_packages USING gin (name gin_trgm_ops);
 CREATE INDEX software_packages_description_trgm_idx ON software_packages USING gin (description gin_trgm_ops);
 CREATE INDEX software_catalogs_name_trgm_idx ON software_catalogs USING gin (name gin_trgm_ops);
+CREATE INDEX software_versions_version_trgm_idx ON software_versions USING gin (version gin_trgm_ops);
 CREATE INDEX software_targets_version_idx ON software_targets (version_id, cpu_family, cpu_microarchitecture);
+
+ALTER TABLE software_packages
+    ADD COLUMN cpu_families           TEXT[] NOT NULL DEFAULT '{}',
+    ADD COLUMN cpu_microarchitectures TEXT[] NOT NULL DEFAULT '{}',
+    ADD COLUMN cpu_targets            TEXT[] NOT NULL DEFAULT '{}';
+CREATE INDEX software_packages_cpu_families_idx ON software_packages USING gin (cpu_families);
+CREATE INDEX software_packages_cpu_microarchitectures_idx ON software_packages USING gin (cpu_microarchitectures);
+CREATE INDEX software_packages_cpu_targets_idx ON software_packages USING gin (cpu_targets);
 "#;
 
 const DOWN: &str = r#"
+ALTER TABLE software_packages
+    DROP COLUMN cpu_families,
+    DROP COLUMN cpu_microarchitectures,
+    DROP COLUMN cpu_targets;
 DROP INDEX software_targets_version_idx;
+DROP INDEX software_versions_version_trgm_idx;
 DROP INDEX software_catalogs_name_trgm_idx;
 DROP INDEX software_packages_description_trgm_idx;
 DROP INDEX software_packages_name_trgm_idx;

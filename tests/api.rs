@@ -1172,3 +1172,38 @@ async fn the_full_spack_catalog_is_served_with_counts_from_the_source() {
         .collect();
     assert_eq!(cmake_versions.body["count"], expected.len() as u64);
 }
+
+#[tokio::test]
+async fn a_load_committed_elsewhere_shows_in_cached_answers() {
+    let app = TestApp::with_samples().await;
+    let token = app.token("reader", false).await;
+    let path = "/api/marketplace-software-catalogs/?catalog_type=spack";
+    let before = app.get(path, Some(&token)).await;
+    assert_eq!(before.body["results"][0]["package_count"], 8);
+    // Served again, now from the cache.
+    assert_eq!(app.get(path, Some(&token)).await.body, before.body);
+
+    // A worker would load through the loader, not through this API.
+    let full = support::spack_source(data_file("spack/repology.json"));
+    let mut replacement = full.clone();
+    replacement.catalog_version = Some("2025-03-20".into());
+    app.db
+        .load_spack(&replacement, support::UPDATE)
+        .await
+        .unwrap();
+    let expected = app
+        .db
+        .count("SELECT count(*) FROM software_packages p JOIN software_catalogs c ON c.id = p.catalog_id WHERE c.name = 'Spack'")
+        .await;
+    assert!(expected > 8);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = app.get(path, Some(&token)).await;
+        if now.body["results"][0]["package_count"] == expected {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {}", now.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -1,6 +1,9 @@
 //! Who is calling: `Authorization: Token <key>`, resolved once per request,
 //! and the three rules every endpoint applies (read, staff, manager).
 
+use std::time::{Duration, Instant};
+
+use poem::http::HeaderMap;
 use poem::http::header::AUTHORIZATION;
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
@@ -58,26 +61,45 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut RequestBody,
         _options: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        let Some(header) = request.headers().get(AUTHORIZATION) else {
-            return Ok(Self::Anonymous);
-        };
-        let key = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Token "))
-            .map(str::trim)
-            .filter(|key| !key.is_empty())
-            .ok_or(ApiError::Unauthorized(
-                "the Authorization header must be `Token <key>`",
-            ))?;
         let state = request.data::<AppState>().ok_or(ApiError::Internal)?;
-        match accounts::authenticate(&state.db, key)
-            .await
-            .map_err(ApiError::from)?
-        {
-            Some(user) => Ok(Self::User(user)),
-            None => Err(ApiError::Unauthorized("invalid token").into()),
+        Ok(resolve(state, request.headers()).await?)
+    }
+}
+
+/// How long a verified token is trusted without asking the database again;
+/// a deleted token stops working within this time.
+pub const TOKEN_TTL: Duration = Duration::from_secs(60);
+
+/// Tokens verified recently, by key.
+pub type TokenCache = quick_cache::sync::Cache<String, (User, Instant)>;
+
+/// The caller a request's headers name.
+pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let Some(header) = headers.get(AUTHORIZATION) else {
+        return Ok(Caller::Anonymous);
+    };
+    let key = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Token "))
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .ok_or(ApiError::Unauthorized(
+            "the Authorization header must be `Token <key>`",
+        ))?;
+    if let Some((user, verified)) = state.tokens.get(key)
+        && verified.elapsed() < TOKEN_TTL
+    {
+        return Ok(Caller::User(user));
+    }
+    match accounts::authenticate(&state.db, key).await? {
+        Some(user) => {
+            state
+                .tokens
+                .insert(key.to_owned(), (user.clone(), Instant::now()));
+            Ok(Caller::User(user))
         }
+        None => Err(ApiError::Unauthorized("invalid token")),
     }
 }
 

@@ -4,6 +4,7 @@
 //! and call `softcat_shared::browse`.
 
 mod auth;
+mod cache;
 mod error;
 mod listing;
 mod routes;
@@ -67,6 +68,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/api/openapi.yaml", service.spec_endpoint_yaml())
         .nest("/api/docs", service.swagger_ui())
         .nest("/", service)
+        .around(cache::around)
         .data(state)
         .catch_all_error(error::to_json)
         .around(log_request)
@@ -126,11 +128,7 @@ impl ApiServer {
             })?;
         Ok(Self {
             acceptor,
-            state: AppState {
-                db,
-                anonymous_reads: config.anonymous_reads,
-                public_url: config.public_url.clone(),
-            },
+            state: AppState::new(db, config.anonymous_reads, config.public_url.clone()),
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
@@ -147,8 +145,11 @@ impl ApiServer {
     /// within the grace period.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         tracing::info!(address = ?self.local_addr(), "API listening");
-        Server::new_with_acceptor(self.acceptor)
+        let follower = tokio::spawn(cache::follow_generation(self.state.clone()));
+        let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app(self.state), shutdown, Some(self.grace))
-            .await
+            .await;
+        follower.abort();
+        result
     }
 }

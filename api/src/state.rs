@@ -1,8 +1,13 @@
 //! What every handler shares: the database and the request-independent
 //! settings, plus how absolute URLs are made.
 
+use std::sync::Arc;
+
 use poem::Request;
 use sea_orm::DatabaseConnection;
+
+use crate::auth::TokenCache;
+use crate::cache::ResponseCache;
 
 /// Shared by all handlers.
 #[derive(Clone)]
@@ -13,6 +18,23 @@ pub struct AppState {
     pub anonymous_reads: bool,
     /// Base URL for links; from the Host header when unset.
     pub public_url: Option<String>,
+    /// Cached answers to catalog reads.
+    pub cache: Arc<ResponseCache>,
+    /// Recently verified tokens.
+    pub tokens: Arc<TokenCache>,
+}
+
+impl AppState {
+    /// State over a database, with empty caches.
+    pub fn new(db: DatabaseConnection, anonymous_reads: bool, public_url: Option<String>) -> Self {
+        Self {
+            db,
+            anonymous_reads,
+            public_url,
+            cache: Arc::default(),
+            tokens: Arc::new(TokenCache::new(10_000)),
+        }
+    }
 }
 
 impl AppState {

@@ -1,7 +1,8 @@
 //! What the API needs: users, their API tokens and who manages which
 //! offering; trigram indexes for the case-insensitive "contains" filters; and
 //! each package's CPU targets summarised in arrays (kept by the loader), so
-//! that CPU filters are one index look-up instead of a join over targets.
+//! that CPU filters are one index look-up instead of a join over targets;
+//! and the data generation readers cache by.
 //!
 //! Tokens are stored as the SHA-256 of the key: keys are long random strings,
 //! so a fast hash is enough and a leaked table reveals no usable key.
@@ -35,6 +36,10 @@ CREATE TABLE offering_managers (
 );
 CREATE INDEX offering_managers_user_idx ON offering_managers (user_id);
 
+-- Moves after every committed change to catalog data (see
+-- softcat_shared::browse::generation); readers cache by it.
+CREATE SEQUENCE catalog_data_generation;
+
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX software_packages_name_trgm_idx ON software_packages USING gin (name gin_trgm_ops);
 CREATE INDEX software_packages_description_trgm_idx ON software_packages USING gin (description gin_trgm_ops);
@@ -52,6 +57,7 @@ CREATE INDEX software_packages_cpu_targets_idx ON software_packages USING gin (c
 "#;
 
 const DOWN: &str = r#"
+DROP SEQUENCE catalog_data_generation;
 ALTER TABLE software_packages
     DROP COLUMN cpu_families,
     DROP COLUMN cpu_microarchitectures,

@@ -3,6 +3,7 @@
 //! over the schema, so every query can be replayed in `psql` as written.
 
 pub mod catalogs;
+pub mod generation;
 pub mod offerings;
 pub mod packages;
 mod page;

@@ -194,7 +194,12 @@ pub async fn load_snapshot(
     record_load(&txn, catalog_id, source_fingerprint, &summary).await?;
     txn.commit().await?;
     if report.rows_written() >= ANALYZE_AFTER_ROWS {
-        refresh_statistics(db).await;
+        tidy_after_large_load(db).await;
+    }
+    if (report.rows_written() > 0 || catalog_changed)
+        && let Err(error) = crate::browse::generation::advance(db).await
+    {
+        tracing::warn!(%error, "could not advance the data generation; caches may serve old data");
     }
     report.catalog_uuid = Some(uuid);
     report.outcome = match existing {
@@ -214,17 +219,27 @@ pub async fn load_snapshot(
     Ok(report)
 }
 
-/// Rows written by one load from which the planner's statistics are
-/// refreshed at once, rather than whenever autovacuum gets to it: a large
-/// load changes row counts enough for stale statistics to pick bad plans.
+/// Rows written by one load from which the tables are tidied at once,
+/// rather than whenever autovacuum gets to them.
 const ANALYZE_AFTER_ROWS: u64 = 1_000;
 
-/// Refreshes the planner's statistics of the catalog tables. The load has
-/// committed; a failure here only costs query plans, so it is logged.
-async fn refresh_statistics(db: &DatabaseConnection) {
-    let sql = "ANALYZE software_packages, software_versions, software_targets";
-    if let Err(error) = db.execute_unprepared(sql).await {
-        tracing::warn!(%error, "could not refresh table statistics");
+/// After a large load: refreshes the planner's statistics (row counts moved
+/// enough for stale ones to pick bad plans) and merges the GIN indexes'
+/// pending lists, which searches otherwise scan linearly (40 ms instead of
+/// 1 ms for a `query=` search after a cold load). The load has committed; a
+/// failure here only costs query speed, so it is logged.
+async fn tidy_after_large_load(db: &DatabaseConnection) {
+    const STATEMENTS: [&str; 2] = [
+        "ANALYZE software_packages, software_versions, software_targets",
+        "SELECT gin_clean_pending_list(i.indexrelid::regclass) FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+         WHERE a.amname = 'gin' AND i.indrelid IN \
+           ('software_packages'::regclass, 'software_versions'::regclass)",
+    ];
+    for sql in STATEMENTS {
+        if let Err(error) = db.execute_unprepared(sql).await {
+            tracing::warn!(%error, "could not tidy the catalog tables after a large load");
+        }
     }
 }
 

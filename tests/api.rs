@@ -1095,6 +1095,16 @@ async fn openapi_document_lists_every_route_and_docs_and_health_answer() {
     ] {
         assert!(parameters.contains(name), "{name}");
     }
+    for parameter in packages["parameters"].as_array().unwrap() {
+        assert_eq!(parameter["required"], false, "{parameter}");
+    }
+    let name = packages["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "name")
+        .unwrap();
+    assert_eq!(name["schema"]["example"], "GROMACS");
     assert!(document.body["components"]["securitySchemes"]["TokenAuth"].is_object());
 
     let yaml = app.get("/api/openapi.yaml", None).await;

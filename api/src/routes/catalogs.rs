@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use softcat_shared::browse::catalogs::{self, CatalogFields, CatalogFilter, CatalogRow};
 use uuid::Uuid;
 
-use super::{Tag, object_url};
+use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::{PageLinks, list_response, page_of};
@@ -171,14 +171,19 @@ impl CatalogsApi {
         caller: Caller,
         request: &Request,
         /// Case-insensitive part of the catalog name.
+        #[oai(example = "examples::catalog_name")]
         name: Query<Option<String>>,
         /// Exact catalog version, e.g. `2025.06`.
+        #[oai(example = "examples::catalog_version")]
         version: Query<Option<String>>,
         /// `eessi` or `spack`.
+        #[oai(example = "examples::catalog_type")]
         catalog_type: Query<Option<String>>,
         /// Page number, from 1.
+        #[oai(example = "examples::page")]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
+        #[oai(example = "examples::page_size")]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<CatalogList> {
         caller.require_reader(&self.state)?;

@@ -30,3 +30,59 @@ pub enum Tag {
 pub fn object_url(base: &str, collection: &str, uuid: uuid::Uuid) -> String {
     format!("{base}/api/{collection}/{uuid}/")
 }
+
+/// Example values shown for parameters in the OpenAPI document.
+pub mod examples {
+    /// A software name.
+    pub fn package_name() -> Option<String> {
+        Some("GROMACS".into())
+    }
+    /// A catalog name.
+    pub fn catalog_name() -> Option<String> {
+        Some("EESSI".into())
+    }
+    /// An EESSI stack version.
+    pub fn catalog_version() -> Option<String> {
+        Some("2025.06".into())
+    }
+    /// A catalog type.
+    pub fn catalog_type() -> Option<String> {
+        Some("eessi".into())
+    }
+    /// A CPU family.
+    pub fn cpu_family() -> Option<String> {
+        Some("x86_64".into())
+    }
+    /// A micro-architecture.
+    pub fn cpu_microarchitecture() -> Option<String> {
+        Some("amd/zen4".into())
+    }
+    /// A version string.
+    pub fn version() -> Option<String> {
+        Some("2026.2".into())
+    }
+    /// A search term.
+    pub fn query() -> Option<String> {
+        Some("fftw".into())
+    }
+    /// A toolchain.
+    pub fn toolchain_name() -> Option<String> {
+        Some("foss".into())
+    }
+    /// A toolchain family.
+    pub fn toolchain_family() -> Option<String> {
+        Some("2023a_foss".into())
+    }
+    /// An ordering.
+    pub fn ordering() -> Option<Vec<String>> {
+        Some(vec!["-version_count".into(), "name".into()])
+    }
+    /// A page number.
+    pub fn page() -> Option<u64> {
+        Some(2)
+    }
+    /// A page size.
+    pub fn page_size() -> Option<u64> {
+        Some(50)
+    }
+}

@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use softcat_shared::browse::offerings::{self, EnabledCpus, LinkRow, OfferingDetail};
 use uuid::Uuid;
 
-use super::{Tag, object_url};
+use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::{PageLinks, list_response, page_of};
@@ -181,8 +181,10 @@ impl OfferingsApi {
         /// Case-insensitive part of the offering name.
         name: Query<Option<String>>,
         /// Page number, from 1.
+        #[oai(example = "examples::page")]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
+        #[oai(example = "examples::page_size")]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<OfferingList> {
         caller.require_reader(&self.state)?;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::targets::target_object;
 use super::versions::{Version, version_object};
-use super::{Tag, object_url};
+use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::{PageLinks, list_response, page_of};
@@ -109,22 +109,29 @@ impl PackagesApi {
         /// Exact catalog.
         catalog_uuid: Query<Option<Uuid>>,
         /// Catalog name, case-insensitive, e.g. `EESSI`.
+        #[oai(example = "examples::catalog_name")]
         catalog_name: Query<Option<String>>,
         /// Exact catalog version, e.g. `2025.06`.
+        #[oai(example = "examples::catalog_version")]
         catalog_version: Query<Option<String>>,
         /// Case-insensitive part of the package name, e.g. `gromacs`.
+        #[oai(example = "examples::package_name")]
         name: Query<Option<String>>,
         /// Case-insensitive part of the description.
         description: Query<Option<String>>,
         /// Case-insensitive part of the name, the description or any version string.
+        #[oai(example = "examples::query")]
         query: Query<Option<String>>,
         /// A version string the package has, exactly, e.g. `2026.2`.
+        #[oai(example = "examples::version")]
         has_version: Query<Option<String>>,
         /// Packages an offering provides, within the CPUs its links enable.
         offering_uuid: Query<Option<Uuid>>,
         /// Packages with a target of this CPU family, e.g. `x86_64`.
+        #[oai(example = "examples::cpu_family")]
         cpu_family: Query<Option<String>>,
         /// Packages with a target of this micro-architecture, e.g. `amd/zen4`.
+        #[oai(example = "examples::cpu_microarchitecture")]
         cpu_microarchitecture: Query<Option<String>>,
         /// `true` for extensions only, `false` for main packages only.
         is_extension: Query<Option<bool>>,
@@ -132,10 +139,13 @@ impl PackagesApi {
         parent_software_uuid: Query<Option<Uuid>>,
         /// Ordering: `name`, `catalog_version`, `version_count`, each with `-`
         /// for descending; several as `o=a,b` or repeated.
-        o: Query<Vec<String>>,
+        #[oai(example = "examples::ordering")]
+        o: Query<Option<Vec<String>>>,
         /// Page number, from 1.
+        #[oai(example = "examples::page")]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
+        #[oai(example = "examples::page_size")]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<PackageList> {
         caller.require_reader(&self.state)?;
@@ -153,7 +163,7 @@ impl PackagesApi {
             cpu_microarchitecture: cpu_microarchitecture.0,
             is_extension: is_extension.0,
             parent_software_uuid: parent_software_uuid.0,
-            ordering: o.0,
+            ordering: o.0.unwrap_or_default(),
         };
         let listing = packages::list_packages(&self.state.db, &filter, page)
             .await

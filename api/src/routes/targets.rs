@@ -7,7 +7,7 @@ use poem_openapi::{Object, OpenApi};
 use softcat_shared::browse::targets::{self, TargetFilter, TargetRow};
 use uuid::Uuid;
 
-use super::{Tag, object_url};
+use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::{PageLinks, list_response, page_of};
@@ -88,25 +88,31 @@ impl TargetsApi {
         /// Exact version.
         version_uuid: Query<Option<Uuid>>,
         /// Exact version string, e.g. `2026.2`.
+        #[oai(example = "examples::version")]
         version: Query<Option<String>>,
         /// Exact package.
         package_uuid: Query<Option<Uuid>>,
         /// Exact package name (case-sensitive).
+        #[oai(example = "examples::package_name")]
         package_name: Query<Option<String>>,
         /// Exact catalog.
         catalog_uuid: Query<Option<Uuid>>,
         /// Targets an offering enables.
         offering_uuid: Query<Option<Uuid>>,
         /// CPU family, e.g. `x86_64`.
+        #[oai(example = "examples::cpu_family")]
         cpu_family: Query<Option<String>>,
         /// Micro-architecture, e.g. `amd/zen4`.
+        #[oai(example = "examples::cpu_microarchitecture")]
         cpu_microarchitecture: Query<Option<String>>,
         /// Ordering: `package_name`, `version`, `target_name`, `cpu_family`,
         /// `cpu_microarchitecture`, each with `-` for descending.
-        o: Query<Vec<String>>,
+        o: Query<Option<Vec<String>>>,
         /// Page number, from 1.
+        #[oai(example = "examples::page")]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
+        #[oai(example = "examples::page_size")]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<TargetList> {
         caller.require_reader(&self.state)?;
@@ -120,7 +126,7 @@ impl TargetsApi {
             offering_uuid: offering_uuid.0,
             cpu_family: cpu_family.0,
             cpu_microarchitecture: cpu_microarchitecture.0,
-            ordering: o.0,
+            ordering: o.0.unwrap_or_default(),
         };
         let listing = targets::list_targets(&self.state.db, &filter, page)
             .await

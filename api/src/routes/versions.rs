@@ -9,7 +9,7 @@ use softcat_shared::browse::versions::{self, VersionFilter, VersionRow};
 use uuid::Uuid;
 
 use super::targets::Target;
-use super::{Tag, object_url};
+use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::{PageLinks, list_response, page_of};
@@ -100,20 +100,26 @@ impl VersionsApi {
         /// Exact package.
         package_uuid: Query<Option<Uuid>>,
         /// Exact package name (case-sensitive), e.g. `GROMACS`.
+        #[oai(example = "examples::package_name")]
         package_name: Query<Option<String>>,
         /// Exact catalog.
         catalog_uuid: Query<Option<Uuid>>,
         /// `eessi` or `spack`.
+        #[oai(example = "examples::catalog_type")]
         catalog_type: Query<Option<String>>,
         /// Versions an offering provides, within the CPUs it enables.
         offering_uuid: Query<Option<Uuid>>,
         /// Versions with a target of this CPU family, e.g. `aarch64`.
+        #[oai(example = "examples::cpu_family")]
         cpu_family: Query<Option<String>>,
         /// Versions with a target of this micro-architecture, e.g. `neoverse_v1`.
+        #[oai(example = "examples::cpu_microarchitecture")]
         cpu_microarchitecture: Query<Option<String>>,
         /// Exact toolchain name, e.g. `foss`.
+        #[oai(example = "examples::toolchain_name")]
         toolchain_name: Query<Option<String>>,
         /// A compatible toolchain family, e.g. `2023a_foss`.
+        #[oai(example = "examples::toolchain_family")]
         toolchain_families_compatibility: Query<Option<String>>,
         /// Released on or after this date (YYYY-MM-DD).
         release_date_after: Query<Option<NaiveDate>>,
@@ -121,10 +127,12 @@ impl VersionsApi {
         release_date_before: Query<Option<NaiveDate>>,
         /// Ordering: `package_name`, `version`, `release_date`, `toolchain_name`,
         /// each with `-` for descending.
-        o: Query<Vec<String>>,
+        o: Query<Option<Vec<String>>>,
         /// Page number, from 1.
+        #[oai(example = "examples::page")]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
+        #[oai(example = "examples::page_size")]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<VersionList> {
         caller.require_reader(&self.state)?;
@@ -141,7 +149,7 @@ impl VersionsApi {
             toolchain_families_compatibility: toolchain_families_compatibility.0,
             release_date_after: release_date_after.0,
             release_date_before: release_date_before.0,
-            ordering: o.0,
+            ordering: o.0.unwrap_or_default(),
         };
         let listing = versions::list_versions(&self.state.db, &filter, page)
             .await

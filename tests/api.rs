@@ -412,6 +412,20 @@ async fn package_detail_nests_versions_newest_first_with_targets_and_extensions(
         })
         .collect();
     assert_eq!(shown, expected);
+    let extension = &detail.body["extensions"][0];
+    let extension_path = format!(
+        "/api/marketplace-software-packages/{}/",
+        extension["uuid"].as_str().unwrap()
+    );
+    assert!(
+        extension["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&extension_path)
+    );
+    let shown = app.get(&extension_path, Some(&token)).await;
+    assert_eq!(shown.body["is_extension"], true);
+    assert_eq!(shown.body["parent_software"], detail.body["uuid"]);
 
     // Spack: a branch version is newer than every release.
     let abacus = package_uuid(&app, &token, "name=abacus").await;

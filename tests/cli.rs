@@ -184,3 +184,80 @@ mod db {
             .expect("drop schema");
     }
 }
+
+#[tokio::test]
+async fn the_api_role_serves_tokens_made_by_the_commands_and_stops_on_sigterm() {
+    let db = TestDb::new().await;
+    let load = softcat(
+        &db.url,
+        &["load", "spack", "--data-url", &data_file(SAMPLE)],
+    );
+    assert!(load.status.success(), "{}", stderr(&load));
+    let user = softcat(&db.url, &["users", "create", "ops", "--staff"]);
+    assert!(user.status.success(), "{}", stderr(&user));
+    assert!(
+        stdout(&user).starts_with("created staff ops"),
+        "{}",
+        stdout(&user)
+    );
+    let again = softcat(&db.url, &["users", "create", "ops"]);
+    assert!(!again.status.success());
+    assert_eq!(stderr(&again).trim(), "error: user \"ops\" already exists");
+    let token = softcat(&db.url, &["tokens", "create", "ops"]);
+    assert!(token.status.success(), "{}", stderr(&token));
+    let token = stdout(&token).trim().to_owned();
+    assert_eq!(token.len(), 64);
+    let unknown = softcat(&db.url, &["tokens", "create", "nobody"]);
+    assert_eq!(stderr(&unknown).trim(), "error: no user \"nobody\"");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut api = Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .arg("api")
+        .env("DATABASE_URL", &db.url)
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .env("SOFTCAT_API__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SOFTCAT_LOG", "warn")
+        .spawn()
+        .expect("start softcat api");
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/marketplace-software-catalogs/");
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(response) = client
+            .get(&url)
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+        {
+            answer = Some(response);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let answer = answer.expect("the API answered");
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["results"][0]["name"], "Spack");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &api.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = api.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -60,6 +60,8 @@ pub struct PackageDetail {
 /// An extension of a package, in one version.
 #[derive(Debug, Object)]
 pub struct Extension {
+    /// The extension package's URL.
+    pub url: String,
     /// The extension package's UUID.
     pub uuid: Uuid,
     /// Its name.
@@ -210,6 +212,7 @@ impl PackagesApi {
             .extensions
             .into_iter()
             .map(|e| Extension {
+                url: object_url(&base, COLLECTION, e.uuid),
                 uuid: e.uuid,
                 name: e.name,
                 version: e.version,

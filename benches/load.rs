@@ -40,7 +40,8 @@ const TABLES: [(&str, &str); 4] = [
     (
         "software_packages",
         "id, uuid, catalog_id, name, is_extension, description, homepage, categories, licenses, \
-         maintainers, parent_software_id, metadata, fingerprint, tree_fingerprint",
+         maintainers, parent_software_id, metadata, fingerprint, tree_fingerprint, \
+         cpu_families, cpu_microarchitectures, cpu_targets",
     ),
     (
         "software_versions",

@@ -45,7 +45,29 @@ CREATE INDEX software_packages_name_trgm_idx ON software_packages USING gin (nam
 CREATE INDEX software_packages_description_trgm_idx ON software_packages USING gin (description gin_trgm_ops);
 CREATE INDEX software_catalogs_name_trgm_idx ON software_catalogs USING gin (name gin_trgm_ops);
 CREATE INDEX software_versions_version_trgm_idx ON software_versions USING gin (version gin_trgm_ops);
-CREATE INDEX software_targets_version_idx ON software_targets (version_id, cpu_family, cpu_microarchitecture);
+
+-- No filter reads these columns: leave them out of ANALYZE, which the loader
+-- runs after large loads.
+ALTER TABLE software_packages
+    ALTER COLUMN uuid SET STATISTICS 0,
+    ALTER COLUMN homepage SET STATISTICS 0,
+    ALTER COLUMN categories SET STATISTICS 0,
+    ALTER COLUMN licenses SET STATISTICS 0,
+    ALTER COLUMN maintainers SET STATISTICS 0,
+    ALTER COLUMN metadata SET STATISTICS 0,
+    ALTER COLUMN fingerprint SET STATISTICS 0,
+    ALTER COLUMN tree_fingerprint SET STATISTICS 0;
+ALTER TABLE software_versions
+    ALTER COLUMN uuid SET STATISTICS 0,
+    ALTER COLUMN required_modules SET STATISTICS 0,
+    ALTER COLUMN metadata SET STATISTICS 0,
+    ALTER COLUMN fingerprint SET STATISTICS 0,
+    ALTER COLUMN tree_fingerprint SET STATISTICS 0;
+ALTER TABLE software_targets
+    ALTER COLUMN uuid SET STATISTICS 0,
+    ALTER COLUMN path SET STATISTICS 0,
+    ALTER COLUMN metadata SET STATISTICS 0,
+    ALTER COLUMN fingerprint SET STATISTICS 0;
 
 ALTER TABLE software_packages
     ADD COLUMN cpu_families           TEXT[] NOT NULL DEFAULT '{}',
@@ -62,7 +84,6 @@ ALTER TABLE software_packages
     DROP COLUMN cpu_families,
     DROP COLUMN cpu_microarchitectures,
     DROP COLUMN cpu_targets;
-DROP INDEX software_targets_version_idx;
 DROP INDEX software_versions_version_trgm_idx;
 DROP INDEX software_catalogs_name_trgm_idx;
 DROP INDEX software_packages_description_trgm_idx;

@@ -6,7 +6,7 @@
 //! one of itself and everything below, so an unchanged subtree is recognised
 //! by comparing two integers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -129,6 +129,18 @@ pub struct TargetRow {
     pub metadata: serde_json::Value,
 }
 
+/// A package's CPU targets in brief, kept on the package row so that CPU
+/// filters need no join over targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuSummary {
+    /// `x86_64`, `aarch64` …
+    pub families: BTreeSet<String>,
+    /// `amd/zen4`, `generic` …
+    pub microarchitectures: BTreeSet<String>,
+    /// `x86_64/amd/zen4` …
+    pub targets: BTreeSet<String>,
+}
+
 /// The three levels of a catalog, for counting and reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -245,6 +257,29 @@ impl PackageSnapshot {
                 }
             }
         }
+    }
+
+    /// The distinct CPU families, micro-architectures and full targets
+    /// among this package's versions' targets, sorted.
+    pub fn cpu_summary(&self) -> CpuSummary {
+        let mut summary = CpuSummary::default();
+        let targets = self
+            .versions
+            .values()
+            .flat_map(|version| version.targets.values());
+        for target in targets {
+            if let Some(family) = &target.cpu_family {
+                summary.families.insert(family.clone());
+            }
+            if let Some(micro) = &target.cpu_microarchitecture {
+                summary.microarchitectures.insert(micro.clone());
+            }
+            if let (Some(family), Some(micro)) = (&target.cpu_family, &target.cpu_microarchitecture)
+            {
+                summary.targets.insert(format!("{family}/{micro}"));
+            }
+        }
+        summary
     }
 
     /// Fingerprint of this package and everything below it.

@@ -221,7 +221,7 @@ pub async fn load_snapshot(
 
 /// Rows written by one load from which the tables are tidied at once,
 /// rather than whenever autovacuum gets to them.
-const ANALYZE_AFTER_ROWS: u64 = 1_000;
+const ANALYZE_AFTER_ROWS: u64 = 10_000;
 
 /// After a large load: refreshes the planner's statistics (row counts moved
 /// enough for stale ones to pick bad plans) and merges the GIN indexes'

@@ -32,6 +32,8 @@ enum Kind {
     NullableText,
     Jsonb,
     NullableDate,
+    /// A `text[]` column, travelling as a JSON array.
+    TextArray,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
             Self::NullableText => format!("NULLIF({name}, '')"),
             Self::Jsonb => format!("{name}::jsonb"),
             Self::NullableDate => format!("NULLIF({name}, '')::date"),
+            Self::TextArray => format!("ARRAY(SELECT jsonb_array_elements_text({name}::jsonb))"),
         }
     }
 }
@@ -87,7 +90,7 @@ const PACKAGE_KEY: [Column; 3] = [
     ("name", Kind::Text),
     ("is_extension", Kind::Bool),
 ];
-const PACKAGE_FIELDS: [Column; 8] = [
+const PACKAGE_FIELDS: [Column; 11] = [
     ("description", Kind::Text),
     ("homepage", Kind::Text),
     ("categories", Kind::Jsonb),
@@ -96,6 +99,9 @@ const PACKAGE_FIELDS: [Column; 8] = [
     ("metadata", Kind::Jsonb),
     ("fingerprint", Kind::BigInt),
     ("tree_fingerprint", Kind::BigInt),
+    ("cpu_families", Kind::TextArray),
+    ("cpu_microarchitectures", Kind::TextArray),
+    ("cpu_targets", Kind::TextArray),
 ];
 const VERSION_KEY: [Column; 3] = [
     ("package_id", Kind::BigInt),
@@ -197,9 +203,6 @@ pub async fn apply(
     if plan.packages.written() + plan.versions.written() > 0 {
         link_parents(db, catalog_id).await?;
     }
-    if plan.packages.written() + plan.versions.written() + plan.targets.written() > 0 {
-        summarise_cpus(db, catalog_id).await?;
-    }
     Ok(())
 }
 
@@ -285,8 +288,12 @@ async fn insert_versions(
     Ok(ids)
 }
 
+/// A package's own fields, and the summary of its versions' CPU targets
+/// that the API's CPU filters read. The summary changes only when a target
+/// does, which changes the tree fingerprint, so the package is rewritten.
 fn package_fields(package: &PackageSnapshot) -> Vec<Cell> {
     let row: &PackageRow = &package.row;
+    let cpus = package.cpu_summary();
     vec![
         Cell::Text(row.description.clone()),
         Cell::Text(row.homepage.clone()),
@@ -296,6 +303,9 @@ fn package_fields(package: &PackageSnapshot) -> Vec<Cell> {
         Cell::json(&row.metadata),
         Cell::Int(row.fingerprint()),
         Cell::Int(package.tree_fingerprint()),
+        Cell::json(&cpus.families),
+        Cell::json(&cpus.microarchitectures),
+        Cell::json(&cpus.targets),
     ]
 }
 
@@ -495,35 +505,6 @@ async fn link_parents(db: &impl ConnectionTrait, catalog_id: i64) -> Result<(), 
     for sql in [PACKAGES, ORPHANED_PACKAGES, VERSIONS] {
         db.execute_raw(statement(db, sql, catalog_id)).await?;
     }
-    Ok(())
-}
-
-/// Records on each package of the catalog the CPU families,
-/// micro-architectures and full targets among its versions' targets, where
-/// they changed: the API's CPU filters read these instead of joining targets.
-async fn summarise_cpus(db: &impl ConnectionTrait, catalog_id: i64) -> Result<(), DbErr> {
-    const SQL: &str = "\
-        UPDATE software_packages AS p \
-        SET cpu_families = s.families, cpu_microarchitectures = s.micros, cpu_targets = s.targets \
-        FROM ( \
-            SELECT pk.id, \
-              COALESCE(array_agg(DISTINCT t.cpu_family ORDER BY t.cpu_family) \
-                FILTER (WHERE t.cpu_family IS NOT NULL), '{}') AS families, \
-              COALESCE(array_agg(DISTINCT t.cpu_microarchitecture ORDER BY t.cpu_microarchitecture) \
-                FILTER (WHERE t.cpu_microarchitecture IS NOT NULL), '{}') AS micros, \
-              COALESCE(array_agg(DISTINCT t.cpu_family || '/' || t.cpu_microarchitecture \
-                  ORDER BY t.cpu_family || '/' || t.cpu_microarchitecture) \
-                FILTER (WHERE t.cpu_family IS NOT NULL AND t.cpu_microarchitecture IS NOT NULL), \
-                '{}') AS targets \
-            FROM software_packages pk \
-            LEFT JOIN software_versions v ON v.package_id = pk.id \
-            LEFT JOIN software_targets t ON t.version_id = v.id \
-            WHERE pk.catalog_id = $1 \
-            GROUP BY pk.id \
-        ) AS s \
-        WHERE p.id = s.id AND (p.cpu_families, p.cpu_microarchitectures, p.cpu_targets) \
-          IS DISTINCT FROM (s.families, s.micros, s.targets)";
-    db.execute_raw(statement(db, SQL, catalog_id)).await?;
     Ok(())
 }
 

@@ -989,6 +989,8 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
         ("page=x", "page"),
         ("is_extension=maybe", "is_extension"),
         ("o=popularity", "o"),
+        ("page=100000000000000000&page_size=300", "page"),
+        ("name=gro%00macs", "name"),
     ] {
         let answer = app
             .get(
@@ -1043,6 +1045,42 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
         )
         .await;
     assert_eq!(huge.status, StatusCode::OK);
+
+    let staff = app.token("staff", true).await;
+    for (body, field) in [
+        (
+            json!({"name": "A", "version": "1", "catalog_type": "conda"}),
+            "catalog_type",
+        ),
+        (
+            json!({"name": "A\u{0}", "version": "1", "catalog_type": "spack"}),
+            "name",
+        ),
+    ] {
+        let answer = app
+            .send(
+                Method::POST,
+                "/api/marketplace-software-catalogs/",
+                Some(&staff),
+                Some(body),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+        assert_eq!(answer.body["field"], field);
+    }
+    let path = format!(
+        "/api/marketplace-provider-offerings/{}/add_software_catalog/",
+        uuid::Uuid::new_v4()
+    );
+    let anonymous = app
+        .send(
+            Method::POST,
+            &path,
+            None,
+            Some(json!({"catalog": uuid::Uuid::new_v4()})),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -1228,6 +1266,28 @@ async fn a_load_committed_elsewhere_shows_in_cached_answers() {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "still {}", now.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_first_load_into_an_empty_database_shows_in_cached_answers() {
+    let app = TestApp::spawn(false).await;
+    let token = app.token("reader", false).await;
+    let path = "/api/marketplace-software-catalogs/";
+    // Let the API read the generation, then cache the empty answer.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(app.get(path, Some(&token)).await.body["count"], 0);
+    assert_eq!(app.get(path, Some(&token)).await.body["count"], 0);
+
+    let spack = support::spack_source(data_file("spack/published-sample_repology.json"));
+    app.db.load_spack(&spack, support::UPDATE).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.get(path, Some(&token)).await.body["count"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never showed"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -103,25 +103,33 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, Ap
     }
 }
 
+const NO_CREDENTIALS: ApiError =
+    ApiError::Unauthorized("authentication credentials were not provided");
+
 impl Caller {
     /// Catalog data is readable by any user, and by anyone when configured.
     pub fn require_reader(&self, state: &AppState) -> Result<(), ApiError> {
         match self {
-            Self::Anonymous if !state.anonymous_reads => Err(ApiError::Unauthorized(
-                "authentication credentials were not provided",
-            )),
+            Self::Anonymous if !state.anonymous_reads => Err(NO_CREDENTIALS),
             _ => Ok(()),
+        }
+    }
+
+    /// Changes need a user.
+    pub fn require_user(&self) -> Result<&User, ApiError> {
+        match self {
+            Self::Anonymous => Err(NO_CREDENTIALS),
+            Self::User(user) => Ok(user),
         }
     }
 
     /// Only staff change catalogs and create offerings.
     pub fn require_staff(&self) -> Result<&User, ApiError> {
-        match self {
-            Self::Anonymous => Err(ApiError::Unauthorized(
-                "authentication credentials were not provided",
-            )),
-            Self::User(user) if user.is_staff => Ok(user),
-            Self::User(_) => Err(ApiError::Forbidden("only staff may do this")),
+        let user = self.require_user()?;
+        if user.is_staff {
+            Ok(user)
+        } else {
+            Err(ApiError::Forbidden("only staff may do this"))
         }
     }
 
@@ -131,14 +139,7 @@ impl Caller {
         state: &AppState,
         offering_id: i64,
     ) -> Result<(), ApiError> {
-        let user = match self {
-            Self::Anonymous => {
-                return Err(ApiError::Unauthorized(
-                    "authentication credentials were not provided",
-                ));
-            }
-            Self::User(user) => user,
-        };
+        let user = self.require_user()?;
         if user.is_staff || accounts::manages_offering(&state.db, user.id, offering_id).await? {
             Ok(())
         } else {

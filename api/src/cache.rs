@@ -88,11 +88,23 @@ impl ResponseCache {
 pub async fn follow_generation(state: AppState) {
     let mut interval = tokio::time::interval(POLL_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
         interval.tick().await;
         match generation::current(&state.db).await {
-            Ok(value) => state.cache.observe(value),
-            Err(error) => tracing::warn!(%error, "cannot read the data generation"),
+            Ok(value) => {
+                if failing {
+                    tracing::info!("reading the data generation again");
+                }
+                failing = false;
+                state.cache.observe(value);
+            }
+            // Once per outage, not every tick.
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "cannot read the data generation; cached answers age out");
+            }
+            Err(_) => {}
         }
     }
 }

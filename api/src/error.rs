@@ -98,3 +98,25 @@ fn json_error(status: StatusCode, detail: &str, field: Option<&str>) -> Response
     }
     poem::web::Json(body).with_status(status).into_response()
 }
+
+/// Middleware: a query parameter holding a NUL character (which Postgres
+/// text cannot store) is a 400 naming it, before any handler runs.
+pub async fn reject_nul_parameters<E: poem::Endpoint>(
+    endpoint: E,
+    request: poem::Request,
+) -> poem::Result<Response> {
+    let query = request.uri().query().unwrap_or_default();
+    if let Some((name, _)) = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        return Err(ApiError::Invalid(BadParameter::new(
+            name.replace('\0', ""),
+            "may not contain NUL characters",
+        ))
+        .into());
+    }
+    endpoint
+        .call(request)
+        .await
+        .map(IntoResponse::into_response)
+}

@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api/docs", service.swagger_ui())
         .nest("/", service)
         .around(cache::around)
+        .around(error::reject_nul_parameters)
         .data(state)
         .catch_all_error(error::to_json)
         .around(log_request)
@@ -107,6 +108,9 @@ pub enum ServeError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// `api.public_url` is not an absolute URL.
+    #[error("api.public_url: {0:?} is not an absolute URL such as https://softcat.example.org")]
+    PublicUrl(String),
 }
 
 /// A bound, not yet serving API: tests read its port before running it.
@@ -119,6 +123,11 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds the configured address (port 0 picks a free one).
     pub async fn bind(config: &ApiConfig, db: DatabaseConnection) -> Result<Self, ServeError> {
+        if let Some(url) = &config.public_url
+            && !url::Url::parse(url).is_ok_and(|url| url.has_host())
+        {
+            return Err(ServeError::PublicUrl(url.clone()));
+        }
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()
             .await

@@ -35,9 +35,7 @@ impl AppState {
             tokens: Arc::new(TokenCache::new(10_000)),
         }
     }
-}
 
-impl AppState {
     /// `https://host` for this request: the configured public URL, or the
     /// scheme and host the request came to.
     pub fn base_url(&self, request: &Request) -> String {

@@ -39,6 +39,8 @@ CREATE INDEX offering_managers_user_idx ON offering_managers (user_id);
 -- Moves after every committed change to catalog data (see
 -- softcat_shared::browse::generation); readers cache by it.
 CREATE SEQUENCE catalog_data_generation;
+-- So that the first advance moves the value readers saw.
+SELECT setval('catalog_data_generation', 1);
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX software_packages_name_trgm_idx ON software_packages USING gin (name gin_trgm_ops);
@@ -76,6 +78,24 @@ ALTER TABLE software_packages
 CREATE INDEX software_packages_cpu_families_idx ON software_packages USING gin (cpu_families);
 CREATE INDEX software_packages_cpu_microarchitectures_idx ON software_packages USING gin (cpu_microarchitectures);
 CREATE INDEX software_packages_cpu_targets_idx ON software_packages USING gin (cpu_targets);
+
+-- Summaries for packages loaded before this migration.
+UPDATE software_packages AS p
+SET cpu_families = s.families, cpu_microarchitectures = s.micros, cpu_targets = s.targets
+FROM (
+    SELECT v.package_id,
+           array_agg(DISTINCT t.cpu_family ORDER BY t.cpu_family)
+             FILTER (WHERE t.cpu_family IS NOT NULL) AS families,
+           array_agg(DISTINCT t.cpu_microarchitecture ORDER BY t.cpu_microarchitecture)
+             FILTER (WHERE t.cpu_microarchitecture IS NOT NULL) AS micros,
+           array_agg(DISTINCT t.cpu_family || '/' || t.cpu_microarchitecture
+                     ORDER BY t.cpu_family || '/' || t.cpu_microarchitecture)
+             FILTER (WHERE t.cpu_family IS NOT NULL AND t.cpu_microarchitecture IS NOT NULL)
+             AS targets
+    FROM software_versions v JOIN software_targets t ON t.version_id = v.id
+    GROUP BY v.package_id
+) AS s
+WHERE p.id = s.package_id AND s.families IS NOT NULL;
 "#;
 
 const DOWN: &str = r#"

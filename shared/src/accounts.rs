@@ -1,9 +1,11 @@
 //! Users, API tokens and offering managers: who is calling, and what they
 //! may change. Tokens are random keys shown once and stored as SHA-256.
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::sql::statement;
 
 /// A user of the API.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
@@ -94,8 +96,10 @@ pub async fn create_token(
 
 /// The user a token key belongs to, if any.
 pub async fn authenticate(db: &impl ConnectionTrait, key: &str) -> Result<Option<User>, DbErr> {
-    let sql = "SELECT u.id, u.uuid, u.username, u.is_staff FROM api_tokens t \
-               JOIN users u ON u.id = t.user_id WHERE t.key_hash = $1";
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = \
+         (SELECT user_id FROM api_tokens WHERE key_hash = $1)"
+    );
     User::find_by_statement(statement(db, sql, [key_hash(key).into()]))
         .one(db)
         .await
@@ -119,12 +123,4 @@ pub async fn manages_offering(
 
 fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-fn statement<const N: usize>(
-    db: &impl ConnectionTrait,
-    sql: &str,
-    values: [Value; N],
-) -> Statement {
-    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }

@@ -29,6 +29,14 @@ impl Conditions {
         self.clauses.push(clause.into());
     }
 
+    /// Adds `column = value`, when there is a value.
+    pub fn equals(&mut self, column: &str, value: Option<impl Into<Value>>) {
+        if let Some(value) = value {
+            let placeholder = self.bind(value);
+            self.push(format!("{column} = {placeholder}"));
+        }
+    }
+
     /// ` WHERE a AND b`, or nothing.
     pub fn where_clause(&self) -> String {
         if self.clauses.is_empty() {
@@ -42,6 +50,15 @@ impl Conditions {
     pub fn statement(&self, db: &impl ConnectionTrait, sql: String) -> Statement {
         Statement::from_sql_and_values(db.get_database_backend(), sql, self.values.clone())
     }
+}
+
+/// A statement of `sql` with its values, for the connection's backend.
+pub fn statement(
+    db: &impl ConnectionTrait,
+    sql: impl Into<String>,
+    values: impl IntoIterator<Item = Value>,
+) -> Statement {
+    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
 /// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` in the

@@ -159,6 +159,7 @@ pub struct OfferingsApi {
 impl OfferingsApi {
     /// The offering, once the caller is shown to be staff or its manager.
     async fn managed(&self, caller: &Caller, uuid: Uuid) -> Result<OfferingDetail, ApiError> {
+        caller.require_user()?;
         let detail = offerings::get_offering(&self.state.db, uuid).await?;
         caller
             .require_manager(&self.state, detail.offering.id)

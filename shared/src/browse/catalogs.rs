@@ -4,9 +4,9 @@ use chrono::{DateTime, FixedOffset};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, SqlErr};
 use uuid::Uuid;
 
-use super::{BadParameter, BrowseError, Listing, Page, list, statement};
-use crate::catalog::CpuTarget;
-use crate::sql::{Conditions, contains_pattern};
+use super::{BadParameter, BrowseError, Listing, Page, list};
+use crate::catalog::{CatalogKind, CpuTarget};
+use crate::sql::{Conditions, contains_pattern, statement};
 
 /// A catalog as the API shows it.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -60,14 +60,8 @@ pub async fn list_catalogs(
         let p = conditions.bind(contains_pattern(name));
         conditions.push(format!("c.name ILIKE {p}"));
     }
-    if let Some(version) = &filter.version {
-        let p = conditions.bind(version.clone());
-        conditions.push(format!("c.version = {p}"));
-    }
-    if let Some(kind) = &filter.catalog_type {
-        let p = conditions.bind(kind.clone());
-        conditions.push(format!("c.catalog_type = {p}"));
-    }
+    conditions.equals("c.version", filter.version.clone());
+    conditions.equals("c.catalog_type", filter.catalog_type.clone());
     let order = " ORDER BY c.name, c.version, c.id";
     list(db, COLUMNS, FROM, &conditions, order, page).await
 }
@@ -133,6 +127,23 @@ impl CatalogFields {
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 return Err(BadParameter::new(field, "may not be blank"));
+            }
+        }
+        if let Some(kind) = &self.catalog_type
+            && ![CatalogKind::Eessi, CatalogKind::Spack]
+                .iter()
+                .any(|known| known.as_str() == kind)
+        {
+            return Err(BadParameter::new("catalog_type", "must be eessi or spack"));
+        }
+        for (field, value) in [
+            ("name", &self.name),
+            ("version", &self.version),
+            ("source_url", &self.source_url),
+            ("description", &self.description),
+        ] {
+            if value.as_deref().is_some_and(|v| v.contains('\0')) {
+                return Err(BadParameter::new(field, "may not contain NUL characters"));
             }
         }
         Ok(())

@@ -10,7 +10,7 @@
 
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::statement;
+use crate::sql::statement;
 
 /// The generation readers currently see.
 pub async fn current(db: &impl ConnectionTrait) -> Result<i64, DbErr> {

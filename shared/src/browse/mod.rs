@@ -12,9 +12,9 @@ pub mod versions;
 
 pub use page::{BadParameter, DEFAULT_PAGE_SIZE, Listing, MAX_PAGE_SIZE, Page, order_by};
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
-use crate::sql::Conditions;
+use crate::sql::{Conditions, statement};
 
 /// Why a browse or edit request cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +30,8 @@ pub enum BrowseError {
     Db(#[from] DbErr),
 }
 
-/// The count and one page of a listing: `from_where` is everything after
-/// `SELECT …` up to the conditions (`FROM … JOIN …`), `order` the ORDER BY.
+/// The count and one page of a listing: `from` is the `FROM … JOIN …` part
+/// before the conditions, `order` the ORDER BY.
 async fn list<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     columns: &str,
@@ -60,14 +60,6 @@ async fn list<T: FromQueryResult>(
         count: u64::try_from(count).unwrap_or(0),
         rows,
     })
-}
-
-fn statement(
-    db: &impl ConnectionTrait,
-    sql: impl Into<String>,
-    values: impl IntoIterator<Item = sea_orm::Value>,
-) -> Statement {
-    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
 /// The CPU restriction of an offering's catalog link, as a condition on a

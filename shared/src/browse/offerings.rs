@@ -5,14 +5,15 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, FixedOffset};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, SqlErr};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, SqlErr, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::{
     BadParameter, BrowseError, LINK_ENABLES_TARGET, LINK_IS_UNRESTRICTED, Listing, Page, list,
-    statement,
 };
-use crate::sql::{Conditions, contains_pattern};
+use crate::sql::{Conditions, contains_pattern, statement};
 
 /// An offering.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -152,9 +153,9 @@ async fn detail(db: &impl ConnectionTrait, offering: OfferingRow) -> Result<Offe
     })
 }
 
-/// Creates an offering managed by the named users.
+/// Creates an offering managed by the named users, in one transaction.
 pub async fn create_offering(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     name: &str,
     offering_type: &str,
     managers: &[String],
@@ -162,6 +163,23 @@ pub async fn create_offering(
     if name.trim().is_empty() {
         return Err(BadParameter::new("name", "may not be blank").into());
     }
+    for (field, value) in [("name", name), ("type", offering_type)] {
+        if value.contains('\0') {
+            return Err(BadParameter::new(field, "may not contain NUL characters").into());
+        }
+    }
+    let txn = db.begin().await?;
+    let detail = insert_offering(&txn, name, offering_type, managers).await?;
+    txn.commit().await?;
+    Ok(detail)
+}
+
+async fn insert_offering(
+    db: &impl ConnectionTrait,
+    name: &str,
+    offering_type: &str,
+    managers: &[String],
+) -> Result<OfferingDetail, BrowseError> {
     let mut manager_ids = Vec::with_capacity(managers.len());
     for username in managers {
         let user = crate::accounts::find_user(db, username)
@@ -262,11 +280,13 @@ pub async fn update_link(
     db.execute_raw(statement(
         db,
         "UPDATE offering_software_catalogs SET enabled_cpu_family = $2, \
-           enabled_cpu_microarchitectures = $3, modified = now() WHERE uuid = $1",
+           enabled_cpu_microarchitectures = $3, modified = now() \
+         WHERE uuid = $1 AND offering_id = $4",
         [
             link_uuid.into(),
             serde_json::json!(cpus.families).into(),
             serde_json::json!(cpus.microarchitectures).into(),
+            offering_id.into(),
         ],
     ))
     .await?;

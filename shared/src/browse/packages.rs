@@ -10,9 +10,8 @@ use super::targets::TargetRow;
 use super::versions::VersionRow;
 use super::{
     BrowseError, LINK_ENABLES_TARGET, LINK_IS_UNRESTRICTED, Listing, Page, list, order_by,
-    statement,
 };
-use crate::sql::{Conditions, contains_pattern};
+use crate::sql::{Conditions, contains_pattern, statement};
 use crate::version_order::compare_versions;
 
 /// A package as the listing shows it.
@@ -94,18 +93,12 @@ pub async fn list_packages(
 ) -> Result<Listing<PackageRow>, BrowseError> {
     let order = order_by(&filter.ordering, &ORDERINGS, "p.name ASC", "p.id ASC")?;
     let mut conditions = Conditions::new();
-    if let Some(uuid) = filter.catalog_uuid {
-        let p = conditions.bind(uuid);
-        conditions.push(format!("c.uuid = {p}"));
-    }
+    conditions.equals("c.uuid", filter.catalog_uuid);
     if let Some(name) = &filter.catalog_name {
         let p = conditions.bind(name.clone());
         conditions.push(format!("lower(c.name) = lower({p})"));
     }
-    if let Some(version) = &filter.catalog_version {
-        let p = conditions.bind(version.clone());
-        conditions.push(format!("c.version = {p}"));
-    }
+    conditions.equals("c.version", filter.catalog_version.clone());
     if let Some(name) = &filter.name {
         let p = conditions.bind(contains_pattern(name));
         conditions.push(format!("p.name ILIKE {p}"));
@@ -158,14 +151,8 @@ pub async fn list_packages(
         }
         (None, None) => {}
     }
-    if let Some(is_extension) = filter.is_extension {
-        let p = conditions.bind(is_extension);
-        conditions.push(format!("p.is_extension = {p}"));
-    }
-    if let Some(uuid) = filter.parent_software_uuid {
-        let p = conditions.bind(uuid);
-        conditions.push(format!("parent.uuid = {p}"));
-    }
+    conditions.equals("p.is_extension", filter.is_extension);
+    conditions.equals("parent.uuid", filter.parent_software_uuid);
     Ok(list(db, COLUMNS, FROM, &conditions, &order, page).await?)
 }
 

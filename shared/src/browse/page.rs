@@ -27,15 +27,17 @@ impl Page {
         if size == 0 {
             return Err(BadParameter::new("page_size", "must be at least 1"));
         }
-        Ok(Self {
-            number,
-            size: size.min(MAX_PAGE_SIZE),
-        })
+        let size = size.min(MAX_PAGE_SIZE);
+        let offset = (number - 1).checked_mul(size);
+        if offset.is_none_or(|offset| offset > i64::MAX as u64) {
+            return Err(BadParameter::new("page", "too large"));
+        }
+        Ok(Self { number, size })
     }
 
     /// ` LIMIT n OFFSET m` for this page.
     pub fn limit_offset(&self) -> String {
-        let offset = (self.number - 1).saturating_mul(self.size);
+        let offset = (self.number - 1) * self.size;
         format!(" LIMIT {} OFFSET {offset}", self.size)
     }
 
@@ -123,6 +125,14 @@ mod tests {
         );
         assert_eq!(Page::new(Some(0), None).unwrap_err().parameter, "page");
         assert_eq!(Page::new(None, Some(0)).unwrap_err().parameter, "page_size");
+        assert_eq!(
+            Page::new(Some(u64::MAX), None).unwrap_err().parameter,
+            "page"
+        );
+        assert_eq!(
+            Page::new(Some(1 << 60), Some(300)).unwrap_err().parameter,
+            "page"
+        );
         let page = Page::new(Some(3), Some(10)).unwrap();
         assert_eq!(page.limit_offset(), " LIMIT 10 OFFSET 20");
         assert!(page.has_next(31) && !page.has_next(30));

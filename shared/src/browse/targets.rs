@@ -101,35 +101,16 @@ pub async fn list_targets(
         "t.id ASC",
     )?;
     let mut conditions = Conditions::new();
-    let exact = |conditions: &mut Conditions, column: &str, value: sea_orm::Value| {
-        let p = conditions.bind(value);
-        conditions.push(format!("{column} = {p}"));
-    };
-    if let Some(uuid) = filter.version_uuid {
-        exact(&mut conditions, "v.uuid", uuid.into());
-    }
-    if let Some(version) = &filter.version {
-        exact(&mut conditions, "v.version", version.clone().into());
-    }
-    if let Some(uuid) = filter.package_uuid {
-        exact(&mut conditions, "p.uuid", uuid.into());
-    }
-    if let Some(name) = &filter.package_name {
-        exact(&mut conditions, "p.name", name.clone().into());
-    }
-    if let Some(uuid) = filter.catalog_uuid {
-        exact(&mut conditions, "c.uuid", uuid.into());
-    }
-    if let Some(family) = &filter.cpu_family {
-        exact(&mut conditions, "t.cpu_family", family.clone().into());
-    }
-    if let Some(micro) = &filter.cpu_microarchitecture {
-        exact(
-            &mut conditions,
-            "t.cpu_microarchitecture",
-            micro.clone().into(),
-        );
-    }
+    conditions.equals("v.uuid", filter.version_uuid);
+    conditions.equals("v.version", filter.version.clone());
+    conditions.equals("p.uuid", filter.package_uuid);
+    conditions.equals("p.name", filter.package_name.clone());
+    conditions.equals("c.uuid", filter.catalog_uuid);
+    conditions.equals("t.cpu_family", filter.cpu_family.clone());
+    conditions.equals(
+        "t.cpu_microarchitecture",
+        filter.cpu_microarchitecture.clone(),
+    );
     if let Some(uuid) = filter.offering_uuid {
         let p = conditions.bind(uuid);
         conditions.push(format!(

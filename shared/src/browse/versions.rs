@@ -102,25 +102,11 @@ pub async fn list_versions(
         "v.id ASC",
     )?;
     let mut conditions = Conditions::new();
-    let exact = |conditions: &mut Conditions, column: &str, value: sea_orm::Value| {
-        let p = conditions.bind(value);
-        conditions.push(format!("{column} = {p}"));
-    };
-    if let Some(uuid) = filter.package_uuid {
-        exact(&mut conditions, "p.uuid", uuid.into());
-    }
-    if let Some(name) = &filter.package_name {
-        exact(&mut conditions, "p.name", name.clone().into());
-    }
-    if let Some(uuid) = filter.catalog_uuid {
-        exact(&mut conditions, "c.uuid", uuid.into());
-    }
-    if let Some(kind) = &filter.catalog_type {
-        exact(&mut conditions, "c.catalog_type", kind.clone().into());
-    }
-    if let Some(name) = &filter.toolchain_name {
-        exact(&mut conditions, "v.toolchain_name", name.clone().into());
-    }
+    conditions.equals("p.uuid", filter.package_uuid);
+    conditions.equals("p.name", filter.package_name.clone());
+    conditions.equals("c.uuid", filter.catalog_uuid);
+    conditions.equals("c.catalog_type", filter.catalog_type.clone());
+    conditions.equals("v.toolchain_name", filter.toolchain_name.clone());
     if let Some(family) = &filter.toolchain_families_compatibility {
         let p = conditions.bind(family.clone());
         conditions.push(format!(

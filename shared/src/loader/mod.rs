@@ -193,13 +193,13 @@ pub async fn load_snapshot(
     };
     record_load(&txn, catalog_id, source_fingerprint, &summary).await?;
     txn.commit().await?;
-    if report.rows_written() >= ANALYZE_AFTER_ROWS {
-        tidy_after_large_load(db).await;
-    }
     if (report.rows_written() > 0 || catalog_changed)
         && let Err(error) = crate::browse::generation::advance(db).await
     {
         tracing::warn!(%error, "could not advance the data generation; caches may serve old data");
+    }
+    if report.rows_written() >= ANALYZE_AFTER_ROWS {
+        tidy_after_large_load(db).await;
     }
     report.catalog_uuid = Some(uuid);
     report.outcome = match existing {

@@ -4,10 +4,12 @@
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
 use softcat_shared::browse::{BadParameter, BrowseError};
 
 /// An error answered to the caller.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// No token, or a token that is not valid: 401.
     #[error("{0}")]
@@ -57,19 +59,78 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        let field = match self {
-            Self::Invalid(bad) => Some(bad.parameter.as_str()),
-            _ => None,
-        };
-        json_error(self.status(), &self.to_string(), field)
+        ErrorResponse::from(self.clone()).into_response()
     }
 }
 
-/// The result of a handler.
-pub type ApiResult<T> = Result<T, poem::Error>;
+/// The body of every error answer.
+#[derive(Debug, Object)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub detail: String,
+    /// The parameter or body field at fault, when there is one.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+/// The error answers of an operation, as the OpenAPI document lists them.
+#[derive(Debug, ApiResponse)]
+pub enum ErrorResponse {
+    /// A parameter or body field cannot be used; `field` names it.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No token, or a token that is not valid.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The caller may not do this.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Nothing at this address.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// A fault of the service; details are in its log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+impl From<ApiError> for ErrorResponse {
+    fn from(error: ApiError) -> Self {
+        let body = |field: Option<String>| {
+            Json(ErrorBody {
+                detail: error.to_string(),
+                field,
+            })
+        };
+        match &error {
+            ApiError::Invalid(bad) => Self::BadRequest(body(Some(bad.parameter.clone()))),
+            ApiError::Unauthorized(_) => Self::Unauthorized(body(None)),
+            ApiError::Forbidden(_) => Self::Forbidden(body(None)),
+            ApiError::NotFound(_) => Self::NotFound(body(None)),
+            ApiError::Internal => Self::Internal(body(None)),
+        }
+    }
+}
+
+impl From<BrowseError> for ErrorResponse {
+    fn from(error: BrowseError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+impl From<sea_orm::DbErr> for ErrorResponse {
+    fn from(error: sea_orm::DbErr) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
+/// The result of a handler: its answer, or a documented error answer.
+pub type ApiResult<T> = Result<T, ErrorResponse>;
 
 /// Turns any error escaping an endpoint, ours or poem's, into a JSON answer.
 pub async fn to_json(error: poem::Error) -> Response {
+    if error.is_from_response() {
+        return error.into_response();
+    }
     if let Some(error) = error.downcast_ref::<ApiError>() {
         return poem::error::ResponseError::as_response(error);
     }

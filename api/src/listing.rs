@@ -79,17 +79,26 @@ macro_rules! list_response {
         }
 
         impl $response {
-            /// The response for one page of rows.
-            pub fn new(links: $crate::listing::PageLinks, results: Vec<$item>) -> Self {
-                let count = links.count;
+            /// The response for one page of rows, each made an object by
+            /// `object(base_url, row)`.
+            pub fn from_listing<R>(
+                request: &poem::Request,
+                state: &$crate::state::AppState,
+                page: softcat_shared::browse::Page,
+                listing: softcat_shared::browse::Listing<R>,
+                object: impl Fn(&str, R) -> $item,
+            ) -> Self {
+                let base = state.base_url(request);
+                let links = $crate::listing::PageLinks::new(request, &base, page, listing.count);
+                let results = listing.rows.into_iter().map(|row| object(&base, row)).collect();
                 Self::Ok(
                     poem_openapi::payload::Json($page {
-                        count,
+                        count: links.count,
                         next: links.next,
                         previous: links.previous,
                         results,
                     }),
-                    count,
+                    links.count,
                 )
             }
         }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::listing::{PageLinks, list_response, page_of};
+use crate::error::ApiResult;
+use crate::listing::{list_response, page_of};
 use crate::state::AppState;
 
 const COLLECTION: &str = "marketplace-software-catalogs";
@@ -110,31 +110,9 @@ pub struct CatalogsApi {
 }
 
 impl CatalogsApi {
-    fn object(
-        &self,
-        request: &Request,
-        row: CatalogRow,
-        cpu_targets: Option<Vec<CpuTarget>>,
-    ) -> Catalog {
-        Catalog {
-            url: object_url(&self.state.base_url(request), COLLECTION, row.uuid),
-            uuid: row.uuid,
-            name: row.name,
-            version: row.version,
-            catalog_type: row.catalog_type,
-            source_url: row.source_url,
-            description: row.description,
-            package_count: row.package_count,
-            cpu_targets,
-            created: row.created,
-            modified: row.modified,
-        }
-    }
-
     async fn detail(&self, request: &Request, row: CatalogRow) -> ApiResult<Catalog> {
         let targets = catalogs::cpu_targets(&self.state.db, row.id)
-            .await
-            .map_err(ApiError::from)?
+            .await?
             .into_iter()
             .map(|target| CpuTarget {
                 full_arch: target.to_string(),
@@ -142,7 +120,27 @@ impl CatalogsApi {
                 cpu_microarchitecture: target.microarchitecture().to_owned(),
             })
             .collect();
-        Ok(self.object(request, row, Some(targets)))
+        Ok(catalog_object(
+            &self.state.base_url(request),
+            row,
+            Some(targets),
+        ))
+    }
+}
+
+fn catalog_object(base_url: &str, row: CatalogRow, cpu_targets: Option<Vec<CpuTarget>>) -> Catalog {
+    Catalog {
+        url: object_url(base_url, COLLECTION, row.uuid),
+        uuid: row.uuid,
+        name: row.name,
+        version: row.version,
+        catalog_type: row.catalog_type,
+        source_url: row.source_url,
+        description: row.description,
+        package_count: row.package_count,
+        cpu_targets,
+        created: row.created,
+        modified: row.modified,
     }
 }
 
@@ -193,16 +191,14 @@ impl CatalogsApi {
             version: version.0,
             catalog_type: catalog_type.0,
         };
-        let listing = catalogs::list_catalogs(&self.state.db, &filter, page)
-            .await
-            .map_err(ApiError::from)?;
-        let links = PageLinks::new(request, &self.state.base_url(request), page, listing.count);
-        let results = listing
-            .rows
-            .into_iter()
-            .map(|row| self.object(request, row, None))
-            .collect();
-        Ok(CatalogList::new(links, results))
+        let listing = catalogs::list_catalogs(&self.state.db, &filter, page).await?;
+        Ok(CatalogList::from_listing(
+            request,
+            &self.state,
+            page,
+            listing,
+            |base, row| catalog_object(base, row, None),
+        ))
     }
 
     /// Show a catalog
@@ -217,9 +213,7 @@ impl CatalogsApi {
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Catalog>> {
         caller.require_reader(&self.state)?;
-        let row = catalogs::get_catalog(&self.state.db, uuid.0)
-            .await
-            .map_err(ApiError::from)?;
+        let row = catalogs::get_catalog(&self.state.db, uuid.0).await?;
         Ok(Json(self.detail(request, row).await?))
     }
 
@@ -232,9 +226,7 @@ impl CatalogsApi {
         body: Json<CatalogCreate>,
     ) -> ApiResult<CatalogCreated> {
         caller.require_staff()?;
-        let row = catalogs::create_catalog(&self.state.db, &fields_of_create(body.0))
-            .await
-            .map_err(ApiError::from)?;
+        let row = catalogs::create_catalog(&self.state.db, &fields_of_create(body.0)).await?;
         Ok(CatalogCreated::Created(Json(
             self.detail(request, row).await?,
         )))
@@ -263,9 +255,7 @@ impl CatalogsApi {
             source_url: body.source_url,
             description: body.description,
         };
-        let row = catalogs::update_catalog(&self.state.db, uuid.0, &fields)
-            .await
-            .map_err(ApiError::from)?;
+        let row = catalogs::update_catalog(&self.state.db, uuid.0, &fields).await?;
         Ok(Json(self.detail(request, row).await?))
     }
 
@@ -280,9 +270,7 @@ impl CatalogsApi {
         uuid: Path<Uuid>,
     ) -> ApiResult<CatalogDeleted> {
         caller.require_staff()?;
-        catalogs::delete_catalog(&self.state.db, uuid.0)
-            .await
-            .map_err(ApiError::from)?;
+        catalogs::delete_catalog(&self.state.db, uuid.0).await?;
         Ok(CatalogDeleted::NoContent)
     }
 }

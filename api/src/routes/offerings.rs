@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::listing::{PageLinks, list_response, page_of};
+use crate::listing::{list_response, page_of};
 use crate::state::AppState;
 
 const COLLECTION: &str = "marketplace-provider-offerings";
@@ -190,17 +190,14 @@ impl OfferingsApi {
     ) -> ApiResult<OfferingList> {
         caller.require_reader(&self.state)?;
         let page = page_of(page.0, page_size.0)?;
-        let listing = offerings::list_offerings(&self.state.db, name.0.as_deref(), page)
-            .await
-            .map_err(ApiError::from)?;
-        let base = self.state.base_url(request);
-        let links = PageLinks::new(request, &base, page, listing.count);
-        let results = listing
-            .rows
-            .into_iter()
-            .map(|o| offering_object(&base, o))
-            .collect();
-        Ok(OfferingList::new(links, results))
+        let listing = offerings::list_offerings(&self.state.db, name.0.as_deref(), page).await?;
+        Ok(OfferingList::from_listing(
+            request,
+            &self.state,
+            page,
+            listing,
+            offering_object,
+        ))
     }
 
     /// Show an offering
@@ -213,9 +210,7 @@ impl OfferingsApi {
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Offering>> {
         caller.require_reader(&self.state)?;
-        let detail = offerings::get_offering(&self.state.db, uuid.0)
-            .await
-            .map_err(ApiError::from)?;
+        let detail = offerings::get_offering(&self.state.db, uuid.0).await?;
         Ok(Json(offering_object(&self.state.base_url(request), detail)))
     }
 
@@ -237,8 +232,7 @@ impl OfferingsApi {
             &body.offering_type,
             &body.managers,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(OfferingCreated::Created(Json(offering_object(
             &self.state.base_url(request),
             detail,
@@ -267,9 +261,8 @@ impl OfferingsApi {
             families: body.enabled_cpu_family,
             microarchitectures: body.enabled_cpu_microarchitectures,
         };
-        let link = offerings::add_link(&self.state.db, offering.offering.id, body.catalog, &cpus)
-            .await
-            .map_err(ApiError::from)?;
+        let link =
+            offerings::add_link(&self.state.db, offering.offering.id, body.catalog, &cpus).await?;
         Ok(CatalogAdded::Created(Json(link_object(link))))
     }
 
@@ -295,8 +288,7 @@ impl OfferingsApi {
             body.enabled_cpu_family,
             body.enabled_cpu_microarchitectures,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(Json(link_object(link)))
     }
 
@@ -319,8 +311,7 @@ impl OfferingsApi {
             offering.offering.id,
             body.0.offering_catalog_uuid,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(CatalogRemoved::NoContent)
     }
 }

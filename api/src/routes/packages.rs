@@ -12,8 +12,8 @@ use super::targets::target_object;
 use super::versions::{Version, version_object};
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::listing::{PageLinks, list_response, page_of};
+use crate::error::ApiResult;
+use crate::listing::{list_response, page_of};
 use crate::state::AppState;
 
 const COLLECTION: &str = "marketplace-software-packages";
@@ -167,17 +167,14 @@ impl PackagesApi {
             parent_software_uuid: parent_software_uuid.0,
             ordering: o.0.unwrap_or_default(),
         };
-        let listing = packages::list_packages(&self.state.db, &filter, page)
-            .await
-            .map_err(ApiError::from)?;
-        let base = self.state.base_url(request);
-        let links = PageLinks::new(request, &base, page, listing.count);
-        let results = listing
-            .rows
-            .into_iter()
-            .map(|row| package_object(&base, row))
-            .collect();
-        Ok(PackageList::new(links, results))
+        let listing = packages::list_packages(&self.state.db, &filter, page).await?;
+        Ok(PackageList::from_listing(
+            request,
+            &self.state,
+            page,
+            listing,
+            package_object,
+        ))
     }
 
     /// Show a package
@@ -193,9 +190,7 @@ impl PackagesApi {
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<PackageDetail>> {
         caller.require_reader(&self.state)?;
-        let detail = packages::get_package(&self.state.db, uuid.0)
-            .await
-            .map_err(ApiError::from)?;
+        let detail = packages::get_package(&self.state.db, uuid.0).await?;
         let base = self.state.base_url(request);
         let versions = detail
             .versions

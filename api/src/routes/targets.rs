@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::listing::{PageLinks, list_response, page_of};
+use crate::error::ApiResult;
+use crate::listing::{list_response, page_of};
 use crate::state::AppState;
 
 const COLLECTION: &str = "marketplace-software-targets";
@@ -128,17 +128,14 @@ impl TargetsApi {
             cpu_microarchitecture: cpu_microarchitecture.0,
             ordering: o.0.unwrap_or_default(),
         };
-        let listing = targets::list_targets(&self.state.db, &filter, page)
-            .await
-            .map_err(ApiError::from)?;
-        let base = self.state.base_url(request);
-        let links = PageLinks::new(request, &base, page, listing.count);
-        let results = listing
-            .rows
-            .into_iter()
-            .map(|row| target_object(&base, row))
-            .collect();
-        Ok(TargetList::new(links, results))
+        let listing = targets::list_targets(&self.state.db, &filter, page).await?;
+        Ok(TargetList::from_listing(
+            request,
+            &self.state,
+            page,
+            listing,
+            target_object,
+        ))
     }
 
     /// Show a target
@@ -151,9 +148,7 @@ impl TargetsApi {
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Target>> {
         caller.require_reader(&self.state)?;
-        let row = targets::get_target(&self.state.db, uuid.0)
-            .await
-            .map_err(ApiError::from)?;
+        let row = targets::get_target(&self.state.db, uuid.0).await?;
         Ok(Json(target_object(&self.state.base_url(request), row)))
     }
 }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::targets::Target;
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::listing::{PageLinks, list_response, page_of};
+use crate::error::ApiResult;
+use crate::listing::{list_response, page_of};
 use crate::state::AppState;
 
 const COLLECTION: &str = "marketplace-software-versions";
@@ -151,17 +151,14 @@ impl VersionsApi {
             release_date_before: release_date_before.0,
             ordering: o.0.unwrap_or_default(),
         };
-        let listing = versions::list_versions(&self.state.db, &filter, page)
-            .await
-            .map_err(ApiError::from)?;
-        let base = self.state.base_url(request);
-        let links = PageLinks::new(request, &base, page, listing.count);
-        let results = listing
-            .rows
-            .into_iter()
-            .map(|row| version_object(&base, row, None))
-            .collect();
-        Ok(VersionList::new(links, results))
+        let listing = versions::list_versions(&self.state.db, &filter, page).await?;
+        Ok(VersionList::from_listing(
+            request,
+            &self.state,
+            page,
+            listing,
+            |base, row| version_object(base, row, None),
+        ))
     }
 
     /// Show a version
@@ -174,9 +171,7 @@ impl VersionsApi {
         uuid: Path<Uuid>,
     ) -> ApiResult<Json<Version>> {
         caller.require_reader(&self.state)?;
-        let row = versions::get_version(&self.state.db, uuid.0)
-            .await
-            .map_err(ApiError::from)?;
+        let row = versions::get_version(&self.state.db, uuid.0).await?;
         Ok(Json(version_object(
             &self.state.base_url(request),
             row,

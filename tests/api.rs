@@ -1159,7 +1159,10 @@ async fn openapi_document_lists_every_route_and_docs_and_health_answer() {
     assert_eq!(name["schema"]["example"], "GROMACS");
     assert!(document.body["components"]["securitySchemes"]["TokenAuth"].is_object());
     for status in ["200", "400", "401", "404"] {
-        assert!(packages["responses"][status].is_object(), "{status} undocumented");
+        assert!(
+            packages["responses"][status].is_object(),
+            "{status} undocumented"
+        );
     }
 
     let yaml = app.get("/api/openapi.yaml", None).await;

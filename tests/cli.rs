@@ -261,3 +261,21 @@ async fn the_api_role_serves_tokens_made_by_the_commands_and_stops_on_sigterm() 
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn the_api_refuses_a_bad_public_url_in_one_line() {
+    let db = TestDb::new().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .arg("api")
+        .env("DATABASE_URL", &db.url)
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .env("SOFTCAT_API__LISTEN", "127.0.0.1:0")
+        .env("SOFTCAT_API__PUBLIC_URL", "softcat.example.org")
+        .env("SOFTCAT_LOG", "warn")
+        .output()
+        .expect("run softcat api");
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert_eq!(error.trim().lines().count(), 1, "{error}");
+    assert!(error.contains("api.public_url"), "{error}");
+}

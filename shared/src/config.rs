@@ -12,6 +12,17 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+/// `SOFTCAT_` variables that are not configuration keys: the config file's
+/// path, logging, and the test and benchmark harnesses' own settings.
+const NOT_CONFIGURATION: [&str; 6] = [
+    "CONFIG",
+    "LOG",
+    "LOG_FORMAT",
+    "DATA_DIR",
+    "BENCH_SERVER",
+    "BENCH_REQUESTS",
+];
+
 /// The default configuration file, looked up in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "softcat.toml";
 
@@ -179,7 +190,7 @@ impl Config {
             .merge(Toml::file(file))
             .merge(
                 Env::prefixed("SOFTCAT_")
-                    .ignore(&["CONFIG", "LOG", "LOG_FORMAT"])
+                    .ignore(&NOT_CONFIGURATION)
                     .split("__"),
             )
             .merge(
@@ -233,6 +244,19 @@ mod tests {
             jail.create_file("softcat.toml", "[eessi]\napi_ulr = \"x\"\n")?;
             let error = Config::load(None).expect_err("typo must not pass silently");
             assert!(error.to_string().contains("api_ulr"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn harness_variables_are_not_configuration() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOFTCAT_DATA_DIR", "/srv/data");
+            jail.set_env("SOFTCAT_BENCH_REQUESTS", "10");
+            assert_eq!(
+                Config::load(None).map_err(|e| e.to_string())?,
+                Config::default()
+            );
             Ok(())
         });
     }

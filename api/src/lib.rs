@@ -77,11 +77,6 @@ pub fn app(state: AppState) -> impl Endpoint {
         .with(NormalizePath::new(TrailingSlash::Trim))
 }
 
-/// The OpenAPI document as JSON, for tools and tests.
-pub fn openapi_json(state: &AppState) -> String {
-    service(state).spec()
-}
-
 async fn log_request<E: Endpoint>(endpoint: E, request: Request) -> poem::Result<Response> {
     let started = Instant::now();
     let method = request.method().clone();

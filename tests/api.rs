@@ -1297,3 +1297,169 @@ async fn the_first_load_into_an_empty_database_shows_in_cached_answers() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn uuid_filters_and_offering_filters_on_versions_and_targets() {
+    let app = TestApp::with_samples().await;
+    let staff = app.token("staff", true).await;
+    let installations = sample_installations();
+    let eessi = catalog_uuid(&app, &staff, "EESSI").await;
+    let spack = catalog_uuid(&app, &staff, "Spack").await;
+    let count = |path: String| {
+        let app = &app;
+        let staff = &staff;
+        async move {
+            let answer = app.get(&path, Some(staff)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+            answer.body["count"].as_u64().unwrap()
+        }
+    };
+    let main_installations = installations.values().flatten().count() as u64;
+    let targets_of = |filter: &dyn Fn(&Value) -> bool| -> u64 {
+        installations
+            .values()
+            .flatten()
+            .filter(|i| filter(i))
+            .map(|i| i["cpu_arch"].as_array().unwrap().len() as u64)
+            .sum()
+    };
+
+    // Packages and versions by catalog.
+    assert_eq!(
+        count(format!(
+            "/api/marketplace-software-packages/?catalog_uuid={spack}"
+        ))
+        .await,
+        8
+    );
+    // One version per installation, plus one per extension per installation.
+    let extension_versions: u64 = installations
+        .values()
+        .flatten()
+        .map(|i| i["extensions"].as_array().unwrap().len() as u64)
+        .sum();
+    let eessi_versions = count(format!(
+        "/api/marketplace-software-versions/?catalog_uuid={eessi}&o=-version"
+    ))
+    .await;
+    assert_eq!(eessi_versions, main_installations + extension_versions);
+
+    // Versions and targets of one package, by UUID.
+    let pmix = package_uuid(&app, &staff, "name=PMIx").await;
+    assert_eq!(
+        count(format!(
+            "/api/marketplace-software-versions/?package_uuid={pmix}"
+        ))
+        .await,
+        installations["PMIx"].len() as u64
+    );
+    assert_eq!(
+        count(format!(
+            "/api/marketplace-software-targets/?package_uuid={pmix}"
+        ))
+        .await,
+        targets_of(&|i| i["module"]["full_module_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("PMIx/"))
+    );
+    assert_eq!(
+        count("/api/marketplace-software-targets/?package_name=PMIx&version=4.2.4".into()).await,
+        targets_of(&|i| i["module"]["full_module_name"] == "PMIx/4.2.4-GCCcore-12.3.0")
+    );
+
+    // CPU family on versions: every sample installation has aarch64 builds.
+    let aarch64 = app
+        .all(
+            "/api/marketplace-software-versions/?cpu_family=aarch64&page_size=300",
+            &staff,
+        )
+        .await;
+    let main_aarch64 = aarch64
+        .iter()
+        .filter(|v| v["parent_version"].is_null())
+        .count() as u64;
+    assert_eq!(main_aarch64, main_installations);
+    assert_eq!(
+        count("/api/marketplace-software-versions/?cpu_family=riscv64".into()).await,
+        0
+    );
+
+    // No sample states release dates, so a date range finds nothing.
+    assert_eq!(
+        count("/api/marketplace-software-versions/?release_date_after=2000-01-01".into()).await,
+        0
+    );
+
+    // An offering enabling only a64fx: its versions and targets.
+    let offering = app
+        .send(
+            Method::POST,
+            "/api/marketplace-provider-offerings/",
+            Some(&staff),
+            Some(json!({"name": "A64FX cluster"})),
+        )
+        .await
+        .body["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let linked = app
+        .send(
+            Method::POST,
+            &format!("/api/marketplace-provider-offerings/{offering}/add_software_catalog/"),
+            Some(&staff),
+            Some(json!({"catalog": eessi, "enabled_cpu_microarchitectures": ["a64fx"]})),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::CREATED);
+    let a64fx = |i: &Value| strings(&i["cpu_arch"]).contains(&"aarch64/a64fx".to_owned());
+    let offered_targets = app
+        .all(
+            &format!("/api/marketplace-software-targets/?offering_uuid={offering}&page_size=300"),
+            &staff,
+        )
+        .await;
+    assert!(
+        offered_targets
+            .iter()
+            .all(|t| t["full_arch"] == "aarch64/a64fx")
+    );
+    // One a64fx target per a64fx installation and per extension it holds.
+    let expected: usize = installations
+        .values()
+        .flatten()
+        .filter(|i| a64fx(i))
+        .map(|i| 1 + i["extensions"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(offered_targets.len(), expected);
+    let offered_versions = app
+        .all(
+            &format!("/api/marketplace-software-versions/?offering_uuid={offering}&page_size=300"),
+            &staff,
+        )
+        .await;
+    let main_offered = offered_versions
+        .iter()
+        .filter(|v| v["parent_version"].is_null())
+        .count();
+    assert_eq!(
+        main_offered,
+        installations
+            .values()
+            .flatten()
+            .filter(|i| a64fx(i))
+            .count()
+    );
+    let ordered = app
+        .all(
+            &format!("/api/marketplace-software-targets/?offering_uuid={offering}&o=-package_name"),
+            &staff,
+        )
+        .await;
+    let names: Vec<&str> = ordered
+        .iter()
+        .map(|t| t["package_name"].as_str().unwrap())
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] >= w[1]), "{names:?}");
+}

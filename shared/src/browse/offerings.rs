@@ -10,9 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    BadParameter, BrowseError, LINK_ENABLES_TARGET, LINK_IS_UNRESTRICTED, Listing, Page, list,
-};
+use super::{BadParameter, BrowseError, Listing, PACKAGE_TARGETS, Page, link_enables, list};
 use crate::sql::{Conditions, contains_pattern, statement};
 
 /// An offering.
@@ -114,6 +112,7 @@ pub async fn get_offering(
 }
 
 async fn detail(db: &impl ConnectionTrait, offering: OfferingRow) -> Result<OfferingDetail, DbErr> {
+    let enabled = link_enables(Some(PACKAGE_TARGETS));
     let catalogs = LinkRow::find_by_statement(statement(
         db,
         format!(
@@ -121,9 +120,7 @@ async fn detail(db: &impl ConnectionTrait, offering: OfferingRow) -> Result<Offe
                c.version AS catalog_version, l.enabled_cpu_family, \
                l.enabled_cpu_microarchitectures, \
                (SELECT count(*) FROM software_packages p WHERE p.catalog_id = l.catalog_id \
-                  AND ({LINK_IS_UNRESTRICTED} OR EXISTS (SELECT 1 FROM software_versions v \
-                    JOIN software_targets t ON t.version_id = v.id \
-                    WHERE v.package_id = p.id AND {LINK_ENABLES_TARGET}))) AS package_count \
+                  AND {enabled}) AS package_count \
              FROM offering_software_catalogs l JOIN software_catalogs c ON c.id = l.catalog_id \
              WHERE l.offering_id = $1 ORDER BY c.name, c.version, l.id"
         ),

@@ -8,9 +8,7 @@ use uuid::Uuid;
 
 use super::targets::TargetRow;
 use super::versions::VersionRow;
-use super::{
-    BrowseError, LINK_ENABLES_TARGET, LINK_IS_UNRESTRICTED, Listing, Page, list, order_by,
-};
+use super::{BrowseError, Listing, PACKAGE_TARGETS, Page, list, offered_by, order_by};
 use crate::sql::{Conditions, contains_pattern, statement};
 use crate::version_order::compare_versions;
 
@@ -125,14 +123,7 @@ pub async fn list_packages(
     }
     if let Some(uuid) = filter.offering_uuid {
         let p = conditions.bind(uuid);
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM offering_software_catalogs l \
-               JOIN offerings o ON o.id = l.offering_id \
-               WHERE o.uuid = {p} AND l.catalog_id = p.catalog_id AND ({LINK_IS_UNRESTRICTED} \
-                 OR EXISTS (SELECT 1 FROM software_versions v \
-                   JOIN software_targets t ON t.version_id = v.id \
-                   WHERE v.package_id = p.id AND {LINK_ENABLES_TARGET})))"
-        ));
+        conditions.push(offered_by(&p, Some(PACKAGE_TARGETS)));
     }
     // The loader keeps each package's CPU targets in arrays; both filters
     // together must hold for one target.

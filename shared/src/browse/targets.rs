@@ -3,10 +3,7 @@
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::{
-    BrowseError, LINK_ENABLES_TARGET, LINK_IS_UNRESTRICTED, Listing, Page, list, order_by,
-    statement,
-};
+use super::{BrowseError, Listing, Page, list, offered_by, order_by, statement};
 use crate::sql::Conditions;
 
 /// A target as the API shows it.
@@ -113,12 +110,7 @@ pub async fn list_targets(
     );
     if let Some(uuid) = filter.offering_uuid {
         let p = conditions.bind(uuid);
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM offering_software_catalogs l \
-               JOIN offerings o ON o.id = l.offering_id \
-               WHERE o.uuid = {p} AND l.catalog_id = p.catalog_id \
-                 AND ({LINK_IS_UNRESTRICTED} OR ({LINK_ENABLES_TARGET})))"
-        ));
+        conditions.push(offered_by(&p, None));
     }
     Ok(list(db, COLUMNS, FROM, &conditions, &order, page).await?)
 }

@@ -4,10 +4,7 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::{
-    BrowseError, LINK_ENABLES_TARGET, LINK_IS_UNRESTRICTED, Listing, Page, list, order_by,
-    statement,
-};
+use super::{BrowseError, Listing, Page, VERSION_TARGETS, list, offered_by, order_by, statement};
 use crate::sql::Conditions;
 
 /// A version as the API shows it.
@@ -123,13 +120,7 @@ pub async fn list_versions(
     }
     if let Some(uuid) = filter.offering_uuid {
         let p = conditions.bind(uuid);
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM offering_software_catalogs l \
-               JOIN offerings o ON o.id = l.offering_id \
-               WHERE o.uuid = {p} AND l.catalog_id = p.catalog_id AND ({LINK_IS_UNRESTRICTED} \
-                 OR EXISTS (SELECT 1 FROM software_targets t \
-                   WHERE t.version_id = v.id AND {LINK_ENABLES_TARGET})))"
-        ));
+        conditions.push(offered_by(&p, Some(VERSION_TARGETS)));
     }
     let mut target_conditions = Vec::new();
     if let Some(family) = &filter.cpu_family {

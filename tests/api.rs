@@ -726,6 +726,16 @@ async fn offering_catalog_links_are_validated_and_restrict_packages() {
         )
         .await;
     assert_eq!(bad_update.body["field"], "enabled_cpu_family");
+    let unknown_link = app
+        .send(
+            Method::PATCH,
+            &action("update_software_catalog"),
+            Some(&staff),
+            Some(json!({"offering_catalog_uuid": uuid::Uuid::new_v4(), "enabled_cpu_family": []})),
+        )
+        .await;
+    assert_eq!(unknown_link.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown_link.body["field"], "offering_catalog_uuid");
 
     // Spack has no CPU targets: only an unrestricted link is possible.
     let spack_link = add(json!({"catalog": spack})).await;
@@ -740,6 +750,18 @@ async fn offering_catalog_links_are_validated_and_restrict_packages() {
     assert_eq!(catalogs.len(), 2);
     assert_eq!(catalogs[1]["catalog_name"], "Spack");
     assert_eq!(catalogs[1]["package_count"], 8);
+    let listed = app
+        .get(
+            "/api/marketplace-provider-offerings/?name=cluster%20a",
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(listed.body["count"], 1);
+    assert_eq!(listed.body["results"][0]["managers"], json!(["operator"]));
+    assert_eq!(
+        listed.body["results"][0]["software_catalogs"],
+        shown.body["software_catalogs"]
+    );
 
     let removed = app
         .send(

@@ -2,7 +2,7 @@
 //! families and micro-architectures. Link rules live here: the catalog
 //! exists, is linked once, and every enabled CPU is among its targets.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
@@ -85,13 +85,9 @@ pub async fn list_offerings(
         page,
     )
     .await?;
-    let mut rows = Vec::with_capacity(listing.rows.len());
-    for offering in listing.rows {
-        rows.push(detail(db, offering).await?);
-    }
     Ok(Listing {
         count: listing.count,
-        rows,
+        rows: details(db, listing.rows).await?,
     })
 }
 
@@ -108,12 +104,61 @@ pub async fn get_offering(
     .one(db)
     .await?
     .ok_or(BrowseError::NotFound("offering"))?;
-    Ok(detail(db, offering).await?)
+    let mut details = details(db, vec![offering]).await?;
+    details.pop().ok_or(BrowseError::NotFound("offering"))
 }
 
-async fn detail(db: &impl ConnectionTrait, offering: OfferingRow) -> Result<OfferingDetail, DbErr> {
+/// The offerings with their catalog links and managers: three queries
+/// whatever the number of offerings.
+async fn details(
+    db: &impl ConnectionTrait,
+    offerings: Vec<OfferingRow>,
+) -> Result<Vec<OfferingDetail>, DbErr> {
+    let ids: Vec<i64> = offerings.iter().map(|offering| offering.id).collect();
+    let mut catalogs: HashMap<i64, Vec<LinkRow>> = HashMap::new();
+    for link in links(db, "l.offering_id = ANY($1)", vec![ids.clone().into()]).await? {
+        catalogs.entry(link.offering_id).or_default().push(link);
+    }
+    #[derive(FromQueryResult)]
+    struct Manager {
+        offering_id: i64,
+        username: String,
+    }
+    let mut managers: HashMap<i64, Vec<String>> = HashMap::new();
+    let rows = Manager::find_by_statement(statement(
+        db,
+        "SELECT m.offering_id, u.username FROM offering_managers m \
+         JOIN users u ON u.id = m.user_id \
+         WHERE m.offering_id = ANY($1) ORDER BY u.username",
+        [ids.into()],
+    ))
+    .all(db)
+    .await?;
+    for row in rows {
+        managers
+            .entry(row.offering_id)
+            .or_default()
+            .push(row.username);
+    }
+    Ok(offerings
+        .into_iter()
+        .map(|offering| OfferingDetail {
+            catalogs: catalogs.remove(&offering.id).unwrap_or_default(),
+            managers: managers.remove(&offering.id).unwrap_or_default(),
+            offering,
+        })
+        .collect())
+}
+
+/// Catalog links matching `condition` (on link `l`), by catalog name and
+/// version, each with the count of packages it enables.
+async fn links(
+    db: &impl ConnectionTrait,
+    condition: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Vec<LinkRow>, DbErr> {
     let enabled = link_enables(Some(PACKAGE_TARGETS));
-    let catalogs = LinkRow::find_by_statement(statement(
+    LinkRow::find_by_statement(statement(
         db,
         format!(
             "SELECT l.uuid, l.offering_id, c.uuid AS catalog_uuid, c.name AS catalog_name, \
@@ -122,32 +167,12 @@ async fn detail(db: &impl ConnectionTrait, offering: OfferingRow) -> Result<Offe
                (SELECT count(*) FROM software_packages p WHERE p.catalog_id = l.catalog_id \
                   AND {enabled}) AS package_count \
              FROM offering_software_catalogs l JOIN software_catalogs c ON c.id = l.catalog_id \
-             WHERE l.offering_id = $1 ORDER BY c.name, c.version, l.id"
+             WHERE {condition} ORDER BY c.name, c.version, l.id"
         ),
-        [offering.id.into()],
+        values,
     ))
     .all(db)
-    .await?;
-    #[derive(FromQueryResult)]
-    struct Manager {
-        username: String,
-    }
-    let managers = Manager::find_by_statement(statement(
-        db,
-        "SELECT u.username FROM offering_managers m JOIN users u ON u.id = m.user_id \
-         WHERE m.offering_id = $1 ORDER BY u.username",
-        [offering.id.into()],
-    ))
-    .all(db)
-    .await?
-    .into_iter()
-    .map(|manager| manager.username)
-    .collect();
-    Ok(OfferingDetail {
-        offering,
-        catalogs,
-        managers,
-    })
+    .await
 }
 
 /// Creates an offering managed by the named users, in one transaction.
@@ -318,26 +343,20 @@ async fn get_link(
     offering_id: i64,
     link_uuid: Uuid,
 ) -> Result<LinkRow, BrowseError> {
-    let offering = OfferingRow::find_by_statement(statement(
+    links(
         db,
-        format!("SELECT {COLUMNS} {FROM} WHERE o.id = $1"),
-        [offering_id.into()],
-    ))
-    .one(db)
+        "l.offering_id = $1 AND l.uuid = $2",
+        vec![offering_id.into(), link_uuid.into()],
+    )
     .await?
-    .ok_or(BrowseError::NotFound("offering"))?;
-    detail(db, offering)
-        .await?
-        .catalogs
-        .into_iter()
-        .find(|link| link.uuid == link_uuid)
-        .ok_or_else(|| {
-            BadParameter::new(
-                "offering_catalog_uuid",
-                format!("no catalog link {link_uuid} on this offering"),
-            )
-            .into()
-        })
+    .pop()
+    .ok_or_else(|| {
+        BadParameter::new(
+            "offering_catalog_uuid",
+            format!("no catalog link {link_uuid} on this offering"),
+        )
+        .into()
+    })
 }
 
 async fn catalog_id(db: &impl ConnectionTrait, uuid: Uuid) -> Result<Option<i64>, DbErr> {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use softcat_shared::catalog::CatalogKind;
 
 /// softcat keeps scientific-software catalogs (EESSI, Spack) in Postgres.
 #[derive(Debug, Parser)]
@@ -25,12 +26,32 @@ pub enum Command {
     Load(LoadCommand),
     /// Serve the REST API (configuration: `api.*`).
     Api,
+    /// Run queued jobs (configuration: `jobs.*`); run as many as you like.
+    Worker,
+    /// Enqueue the daily refresh and cleanup on a timetable
+    /// (configuration: `scheduler.*`); replicas enqueue once per tick.
+    Scheduler,
+    /// Put a job on the queue for the workers and print its id.
+    #[command(subcommand)]
+    Enqueue(EnqueueCommand),
     /// Manage API users.
     #[command(subcommand)]
     Users(UsersCommand),
     /// Manage API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+}
+
+/// `softcat enqueue …`.
+#[derive(Debug, Subcommand)]
+pub enum EnqueueCommand {
+    /// Load one catalog, with the options of `softcat load`.
+    #[command(subcommand)]
+    Load(LoadCommand),
+    /// Load every catalog whose updates are enabled in the settings.
+    Refresh,
+    /// Remove superseded catalog versions and job records past retention.
+    Cleanup,
 }
 
 /// `softcat users …`.
@@ -63,6 +84,16 @@ pub enum LoadCommand {
     Eessi(EessiArgs),
     /// Load the Spack package repository from repology.json.
     Spack(SpackArgs),
+}
+
+impl LoadCommand {
+    /// The source kind this command loads.
+    pub fn kind(&self) -> CatalogKind {
+        match self {
+            Self::Eessi(_) => CatalogKind::Eessi,
+            Self::Spack(_) => CatalogKind::Spack,
+        }
+    }
 }
 
 /// Options every load shares.

@@ -9,63 +9,34 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sea_orm::DatabaseConnection;
 use softcat_migrations::{Migrator, MigratorTrait};
+use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::db;
 use softcat_shared::fetch::Fetcher;
-use softcat_shared::loader::{self, LoadOptions, LoadOutcome, LoadReport, Phase, Progress};
+use softcat_shared::loader::{
+    LoadDefaults, LoadOutcome, LoadReport, LoadRequest, LoadRequestDraft, Phase, Progress,
+};
 use softcat_shared::snapshot::Level;
-use softcat_shared::sources::eessi::EessiSource;
-use softcat_shared::sources::spack::SpackSource;
 
-use crate::cli::{CommonLoadArgs, LoadCommand};
+use crate::cli::LoadCommand;
 
 /// Skipped entries listed by name in the table output; the rest are counted.
 const SKIPPED_SHOWN: usize = 20;
 
 /// Runs one load command.
 pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
+    let defaults = LoadDefaults::from_config(config, command.kind());
+    let (request, json) = load_request(command, defaults)?;
     let database = db::connect(&config.database_url)
         .await
         .context("connecting to the database")?;
     ensure_schema(&database).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
     let progress = Display::new();
-    let (report, common) = match command {
-        LoadCommand::Eessi(args) => {
-            let source = EessiSource {
-                api_url: args
-                    .api_url
-                    .clone()
-                    .unwrap_or_else(|| config.eessi.api_url.clone()),
-                catalog_name: catalog_name(&args.common, &config.eessi.catalog_name)?,
-                catalog_version: args.common.catalog_version.clone(),
-                include_extensions: args
-                    .include_extensions()
-                    .unwrap_or(config.eessi.include_extensions),
-            };
-            let options = options(&args.common);
-            let report =
-                loader::load_source(&database, &source, &fetcher, options, &progress).await;
-            (report, args.common)
-        }
-        LoadCommand::Spack(args) => {
-            let source = SpackSource {
-                data_url: args
-                    .data_url
-                    .clone()
-                    .unwrap_or_else(|| config.spack.data_url.clone()),
-                catalog_name: catalog_name(&args.common, &config.spack.catalog_name)?,
-                catalog_version: args.common.catalog_version.clone(),
-            };
-            let options = options(&args.common);
-            let report =
-                loader::load_source(&database, &source, &fetcher, options, &progress).await;
-            (report, args.common)
-        }
-    };
+    let report = request.run(&database, &fetcher, &progress).await;
     progress.finish();
     let report = report?;
-    if common.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
@@ -73,22 +44,41 @@ pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn options(args: &CommonLoadArgs) -> LoadOptions {
-    LoadOptions {
-        update_existing: args.update_existing,
-        dry_run: args.dry_run,
-    }
+/// The load a command line asks for, with `defaults` filling what it
+/// leaves open, and whether the report is wanted as JSON.
+pub fn load_request(
+    command: LoadCommand,
+    defaults: LoadDefaults,
+) -> anyhow::Result<(LoadRequest, bool)> {
+    let kind = command.kind();
+    let (common, url, include_extensions) = match command {
+        LoadCommand::Eessi(args) => {
+            let extensions = args.include_extensions();
+            (args.common, args.api_url, extensions)
+        }
+        LoadCommand::Spack(args) => (args.common, args.data_url, None),
+    };
+    let draft = LoadRequestDraft {
+        catalog_name: common.catalog_name,
+        catalog_version: common.catalog_version,
+        url,
+        include_extensions,
+        update_existing: common.update_existing,
+        dry_run: common.dry_run,
+    };
+    let request = draft.resolve(kind, defaults).map_err(|error| {
+        let flag = match (error.field, kind) {
+            ("url", CatalogKind::Eessi) => "api-url".to_owned(),
+            ("url", CatalogKind::Spack) => "data-url".to_owned(),
+            (field, _) => field.replace('_', "-"),
+        };
+        anyhow::anyhow!("--{flag} {}", error.reason)
+    })?;
+    Ok((request, common.json))
 }
 
-fn catalog_name(args: &CommonLoadArgs, default: &str) -> anyhow::Result<String> {
-    let name = args.catalog_name.as_deref().unwrap_or(default).trim();
-    if name.is_empty() {
-        bail!("--catalog-name must not be empty");
-    }
-    Ok(name.to_owned())
-}
-
-async fn ensure_schema(database: &DatabaseConnection) -> anyhow::Result<()> {
+/// Fails unless the database schema is up to date.
+pub async fn ensure_schema(database: &DatabaseConnection) -> anyhow::Result<()> {
     let pending = Migrator::get_pending_migrations(database)
         .await
         .context("reading the schema version")?;

@@ -2,15 +2,18 @@
 //! chosen role or command. Failures end in one readable line and exit 1.
 
 mod cli;
+mod enqueue;
 mod load;
 mod logging;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use softcat_shared::config::Config;
 use softcat_shared::{accounts, db};
+use softcat_worker::RedisQueue;
 
 use cli::{Cli, Command, TokensCommand, UsersCommand};
 
@@ -46,7 +49,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Load(command) => load::run(&config, command).await,
-        Command::Api => serve_api(&config).await,
+        Command::Api => serve_api(config).await,
+        Command::Worker => run_worker(config).await,
+        Command::Scheduler => run_scheduler(config).await,
+        Command::Enqueue(command) => enqueue::run(&config, command).await,
         Command::Users(UsersCommand::Create { username, staff }) => {
             let connection = db::connect(&config.database_url).await?;
             let user = accounts::create_user(&connection, &username, staff).await?;
@@ -63,11 +69,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Serves the API until SIGTERM or Ctrl-C.
-async fn serve_api(config: &Config) -> anyhow::Result<()> {
+async fn serve_api(config: Config) -> anyhow::Result<()> {
     let connection = db::connect(&config.database_url).await?;
-    let server = softcat_api::ApiServer::bind(&config.api, connection).await?;
+    let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
+    let server =
+        softcat_api::ApiServer::bind(Arc::new(config), connection, Arc::new(queue)).await?;
     server.run_until(shutdown_signal()).await?;
     tracing::info!("API stopped");
+    Ok(())
+}
+
+/// Runs jobs until SIGTERM or Ctrl-C, then lets running ones finish within
+/// the grace period.
+async fn run_worker(config: Config) -> anyhow::Result<()> {
+    let connection = db::connect(&config.database_url).await?;
+    load::ensure_schema(&connection).await?;
+    softcat_worker::run(Arc::new(config), connection, shutdown_signal()).await?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Runs the timetable until SIGTERM or Ctrl-C.
+async fn run_scheduler(config: Config) -> anyhow::Result<()> {
+    softcat_scheduler::timetable(&config)?;
+    let connection = db::connect(&config.database_url).await?;
+    load::ensure_schema(&connection).await?;
+    let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
+    softcat_scheduler::run(
+        Arc::new(config),
+        connection,
+        Arc::new(queue),
+        shutdown_signal(),
+    )
+    .await?;
+    tracing::info!("scheduler stopped");
     Ok(())
 }
 

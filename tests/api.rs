@@ -1132,6 +1132,11 @@ async fn openapi_document_lists_every_route_and_docs_and_health_answer() {
         "/api/marketplace-provider-offerings/{uuid}/add_software_catalog",
         "/api/marketplace-provider-offerings/{uuid}/update_software_catalog",
         "/api/marketplace-provider-offerings/{uuid}/remove_software_catalog",
+        "/api/admin/jobs",
+        "/api/admin/jobs/{id}",
+        "/api/admin/jobs/{id}/cancel",
+        "/api/admin/software-catalogs/refresh",
+        "/api/admin/settings",
     ]
     .into_iter()
     .collect();

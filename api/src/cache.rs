@@ -150,8 +150,9 @@ pub async fn around<E: Endpoint>(endpoint: E, request: Request) -> poem::Result<
         state.cache.entries.insert(key, entry);
         return Ok(Response::from_parts(parts, Body::from_bytes(body)));
     }
+    let changes_catalog_data = request.uri().path().starts_with(CACHED_PREFIX);
     let response = endpoint.call(request).await?.into_response();
-    if response.status().is_success() {
+    if changes_catalog_data && response.status().is_success() {
         match generation::advance(&state.db).await {
             Ok(value) => state.cache.observe(value),
             Err(error) => tracing::warn!(%error, "cannot advance the data generation"),

@@ -7,6 +7,7 @@ use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadEr
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 use softcat_shared::browse::{BadParameter, BrowseError};
+use softcat_shared::jobs::JobError;
 
 /// An error answered to the caller.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -23,6 +24,12 @@ pub enum ApiError {
     /// A parameter or field that cannot be used: 400.
     #[error(transparent)]
     Invalid(#[from] BadParameter),
+    /// The object is not in a state that allows this: 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// A service we depend on (the job queue) is unreachable: 503.
+    #[error("{0}")]
+    Unavailable(String),
     /// Our fault: 500, details only in the log.
     #[error("internal error")]
     Internal,
@@ -41,6 +48,27 @@ impl From<BrowseError> for ApiError {
     }
 }
 
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> Self {
+        match error {
+            JobError::Invalid(bad) => Self::Invalid(bad),
+            JobError::NotFound => Self::NotFound("job"),
+            JobError::NotCancellable(_) => Self::Conflict(error.to_string()),
+            JobError::Queue(error) => {
+                tracing::error!(%error, "job queue unreachable");
+                Self::Unavailable("the job queue is unreachable; the job was not queued".into())
+            }
+            JobError::Db(error) => error.into(),
+        }
+    }
+}
+
+impl From<JobError> for ErrorResponse {
+    fn from(error: JobError) -> Self {
+        ApiError::from(error).into()
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(error: sea_orm::DbErr) -> Self {
         BrowseError::Db(error).into()
@@ -54,6 +82,8 @@ impl poem::error::ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +118,12 @@ pub enum ErrorResponse {
     /// Nothing at this address.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The object is not in a state that allows this.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The job queue is unreachable; try again.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
     /// A fault of the service; details are in its log.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -106,6 +142,8 @@ impl From<ApiError> for ErrorResponse {
             ApiError::Unauthorized(_) => Self::Unauthorized(body(None)),
             ApiError::Forbidden(_) => Self::Forbidden(body(None)),
             ApiError::NotFound(_) => Self::NotFound(body(None)),
+            ApiError::Conflict(_) => Self::Conflict(body(None)),
+            ApiError::Unavailable(_) => Self::Unavailable(body(None)),
             ApiError::Internal => Self::Internal(body(None)),
         }
     }

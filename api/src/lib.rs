@@ -19,14 +19,19 @@ use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
-use softcat_shared::config::ApiConfig;
+use std::sync::Arc;
+
+use softcat_shared::config::Config;
+use softcat_shared::jobs::JobQueue;
 
 pub use state::AppState;
 
 use routes::catalogs::CatalogsApi;
 use routes::health::HealthApi;
+use routes::jobs::JobsApi;
 use routes::offerings::OfferingsApi;
 use routes::packages::PackagesApi;
+use routes::settings::SettingsApi;
 use routes::targets::TargetsApi;
 use routes::versions::VersionsApi;
 
@@ -49,6 +54,12 @@ fn service(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             state: state.clone(),
         },
         OfferingsApi {
+            state: state.clone(),
+        },
+        JobsApi {
+            state: state.clone(),
+        },
+        SettingsApi {
             state: state.clone(),
         },
     );
@@ -117,23 +128,29 @@ pub struct ApiServer {
 
 impl ApiServer {
     /// Binds the configured address (port 0 picks a free one).
-    pub async fn bind(config: &ApiConfig, db: DatabaseConnection) -> Result<Self, ServeError> {
-        if let Some(url) = &config.public_url
+    pub async fn bind(
+        config: Arc<Config>,
+        db: DatabaseConnection,
+        queue: Arc<dyn JobQueue>,
+    ) -> Result<Self, ServeError> {
+        let api = &config.api;
+        if let Some(url) = &api.public_url
             && !url::Url::parse(url).is_ok_and(|url| url.has_host())
         {
             return Err(ServeError::PublicUrl(url.clone()));
         }
-        let acceptor = TcpListener::bind(config.listen.clone())
+        let acceptor = TcpListener::bind(api.listen.clone())
             .into_acceptor()
             .await
             .map_err(|source| ServeError::Listen {
-                address: config.listen.clone(),
+                address: api.listen.clone(),
                 source,
             })?;
+        let grace = Duration::from_secs(api.shutdown_grace_secs);
         Ok(Self {
             acceptor,
-            state: AppState::new(db, config.anonymous_reads, config.public_url.clone()),
-            grace: Duration::from_secs(config.shutdown_grace_secs),
+            state: AppState::new(db, config, queue),
+            grace,
         })
     }
 

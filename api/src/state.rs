@@ -1,10 +1,12 @@
-//! What every handler shares: the database and the request-independent
-//! settings, plus how absolute URLs are made.
+//! What every handler shares: the database, the job queue and the
+//! request-independent settings, plus how absolute URLs are made.
 
 use std::sync::Arc;
 
 use poem::Request;
 use sea_orm::DatabaseConnection;
+use softcat_shared::config::Config;
+use softcat_shared::jobs::JobQueue;
 
 use crate::auth::TokenCache;
 use crate::cache::ResponseCache;
@@ -22,17 +24,23 @@ pub struct AppState {
     pub cache: Arc<ResponseCache>,
     /// Recently verified tokens.
     pub tokens: Arc<TokenCache>,
+    /// The process's configuration (defaults of the runtime settings).
+    pub config: Arc<Config>,
+    /// Where enqueued jobs go.
+    pub queue: Arc<dyn JobQueue>,
 }
 
 impl AppState {
-    /// State over a database, with empty caches.
-    pub fn new(db: DatabaseConnection, anonymous_reads: bool, public_url: Option<String>) -> Self {
+    /// State over a database and a job queue, with empty caches.
+    pub fn new(db: DatabaseConnection, config: Arc<Config>, queue: Arc<dyn JobQueue>) -> Self {
         Self {
             db,
-            anonymous_reads,
-            public_url,
+            anonymous_reads: config.api.anonymous_reads,
+            public_url: config.api.public_url.clone(),
             cache: Arc::default(),
             tokens: Arc::new(TokenCache::new(10_000)),
+            config,
+            queue,
         }
     }
 

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_catalog_schema;
 mod m20261125_000002_api;
+mod m20261129_000003_jobs;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_catalog_schema::Migration),
             Box::new(m20261125_000002_api::Migration),
+            Box::new(m20261129_000003_jobs::Migration),
         ]
     }
 }

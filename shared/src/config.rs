@@ -42,6 +42,62 @@ pub struct Config {
     pub spack: SpackConfig,
     /// The HTTP API.
     pub api: ApiConfig,
+    /// The job queue and its workers.
+    pub jobs: JobsConfig,
+    /// The scheduler's timetable.
+    pub scheduler: SchedulerConfig,
+    /// Removal of old catalog versions and job records (defaults of the
+    /// runtime settings).
+    pub cleanup: CleanupConfig,
+}
+
+/// How jobs are queued, retried and run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Prefix of the Redis keys of the queue; deployments sharing a Redis
+    /// keep apart by it.
+    pub queue: String,
+    /// Jobs one worker process runs at once.
+    pub concurrency: usize,
+    /// Attempts a job gets before it is failed for good.
+    pub max_attempts: u32,
+    /// Wait before the first retry, in seconds; doubled at each retry.
+    pub retry_backoff_secs: u64,
+    /// Longest one attempt may run, in seconds.
+    pub timeout_secs: u64,
+    /// Seconds between a worker's heartbeats. An idle worker also looks for
+    /// new jobs at each heartbeat, so this bounds the start latency.
+    pub heartbeat_secs: u64,
+    /// Heartbeats a worker may miss before its jobs are handed to others.
+    pub missed_heartbeats: usize,
+    /// Seconds a running job may take to finish after SIGTERM before the
+    /// worker stops and the job is handed back.
+    pub shutdown_grace_secs: u64,
+    /// Whether refresh jobs bring existing catalogs in line (default of
+    /// `SOFTWARE_CATALOG_UPDATE_EXISTING_PACKAGES`).
+    pub update_existing_packages: bool,
+}
+
+/// When the scheduler enqueues the daily refresh (and the cleanup).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Cron expression with seconds first: `0 0 3 * * *` is daily at 03:00.
+    pub refresh_cron: String,
+    /// IANA time zone the expression is read in, e.g. `Europe/Amsterdam`.
+    pub timezone: String,
+}
+
+/// Defaults of the cleanup settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupConfig {
+    /// Whether the scheduler enqueues the cleanup.
+    pub enabled: bool,
+    /// Age in days after which superseded catalog versions and finished job
+    /// records are removed.
+    pub retention_days: u32,
 }
 
 /// How the API listens and whom it serves.
@@ -88,6 +144,10 @@ pub struct EessiConfig {
     pub catalog_name: String,
     /// Whether Python/R/Perl… extensions are loaded as packages.
     pub include_extensions: bool,
+    /// Whether the daily refresh loads EESSI.
+    pub update_enabled: bool,
+    /// Stack version the refresh loads; the newest when unset.
+    pub version: Option<String>,
 }
 
 /// Where Spack data comes from and how it is named.
@@ -98,6 +158,10 @@ pub struct SpackConfig {
     pub data_url: String,
     /// Name given to Spack catalogs.
     pub catalog_name: String,
+    /// Whether the daily refresh loads Spack.
+    pub update_enabled: bool,
+    /// Catalog version the refresh loads; the source's `last_update` when unset.
+    pub version: Option<String>,
 }
 
 impl Default for Config {
@@ -110,16 +174,39 @@ impl Default for Config {
                 api_url: "https://www.eessi.io/api_data/data/".into(),
                 catalog_name: "EESSI".into(),
                 include_extensions: true,
+                update_enabled: true,
+                version: None,
             },
             spack: SpackConfig {
                 data_url: "https://packages.spack.io/data/repology.json".into(),
                 catalog_name: "Spack".into(),
+                update_enabled: true,
+                version: None,
             },
             api: ApiConfig {
                 listen: "127.0.0.1:8000".into(),
                 public_url: None,
                 anonymous_reads: false,
                 shutdown_grace_secs: 10,
+            },
+            jobs: JobsConfig {
+                queue: "softcat:jobs".into(),
+                concurrency: 1,
+                max_attempts: 3,
+                retry_backoff_secs: 30,
+                timeout_secs: 3600,
+                heartbeat_secs: 1,
+                missed_heartbeats: 10,
+                shutdown_grace_secs: 30,
+                update_existing_packages: true,
+            },
+            scheduler: SchedulerConfig {
+                refresh_cron: "0 0 3 * * *".into(),
+                timezone: "UTC".into(),
+            },
+            cleanup: CleanupConfig {
+                enabled: false,
+                retention_days: 90,
             },
         }
     }
@@ -177,11 +264,43 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
         };
-        Self::figment(&file).extract().map_err(|error| {
+        let config: Self = Self::figment(&file).extract().map_err(|error| {
             // figment may collect several errors; the first one names a key.
             let first = error.into_iter().next();
             ConfigError(first.map_or_else(|| "invalid".to_owned(), |e| e.to_string()))
-        })
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses values that parse but cannot work, naming the key.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("jobs.concurrency", self.jobs.concurrency as u64),
+            ("jobs.max_attempts", u64::from(self.jobs.max_attempts)),
+            ("jobs.timeout_secs", self.jobs.timeout_secs),
+            ("jobs.heartbeat_secs", self.jobs.heartbeat_secs),
+            ("jobs.missed_heartbeats", self.jobs.missed_heartbeats as u64),
+            (
+                "cleanup.retention_days",
+                u64::from(self.cleanup.retention_days),
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be at least 1")));
+            }
+        }
+        if self.jobs.queue.trim().is_empty() {
+            return Err(ConfigError("jobs.queue must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// A configuration error for a key whose value a later stage refused
+    /// (a cron expression, a time zone).
+    pub fn invalid(key: &str, reason: impl std::fmt::Display) -> ConfigError {
+        ConfigError(format!("{key}: {reason}"))
     }
 
     /// The layered figment behind [`Config::load`], exposed for tests.
@@ -234,6 +353,16 @@ mod tests {
                 "{message}"
             );
             assert!(!message.contains('\n'), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_value_that_cannot_work_names_the_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOFTCAT_JOBS__CONCURRENCY", "0");
+            let error = Config::load(None).expect_err("no worker runs zero jobs");
+            assert!(error.to_string().contains("jobs.concurrency"), "{error}");
             Ok(())
         });
     }

@@ -1,15 +1,20 @@
 //! softcat's domain: configuration, the catalog schema's entities, catalog
-//! sources (fetch → parse → transform) and the loader that brings the
-//! database in line with a source. It knows nothing of HTTP serving or queues.
+//! sources (fetch → parse → transform), the loader that brings the database
+//! in line with a source, job records and runtime settings. It knows nothing
+//! of HTTP serving, and of the queue only the small [`jobs::JobQueue`] port.
 
 pub mod accounts;
 pub mod browse;
 pub mod catalog;
+pub mod cleanup;
 pub mod config;
 pub mod db;
 pub mod entities;
 pub mod fetch;
+pub mod jobs;
 pub mod loader;
+pub mod schedule;
+pub mod settings;
 pub mod snapshot;
 pub mod sources;
 pub mod sql;

@@ -6,11 +6,15 @@ use serde_json::Value;
 use softcat_shared::accounts;
 use softcat_shared::config::ApiConfig;
 
+use std::sync::Arc;
+
+use super::jobs::{TestQueue, test_config};
 use super::{TempDir, TestDb, UPDATE, data_file, eessi_source, spack_source};
 
 /// The API of one test, with its own database.
 pub struct TestApp {
     pub db: TestDb,
+    pub queue: TestQueue,
     pub base: String,
     pub client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -27,15 +31,21 @@ impl TestApp {
     /// An API over an empty, migrated database.
     pub async fn spawn(anonymous_reads: bool) -> Self {
         let db = TestDb::new().await;
-        let config = ApiConfig {
+        let queue = TestQueue::new();
+        let mut config = Arc::unwrap_or_clone(test_config(&db, &queue));
+        config.api = ApiConfig {
             listen: "127.0.0.1:0".into(),
             public_url: None,
             anonymous_reads,
             shutdown_grace_secs: 1,
         };
-        let server = softcat_api::ApiServer::bind(&config, db.conn.clone())
-            .await
-            .expect("bind API");
+        let server = softcat_api::ApiServer::bind(
+            Arc::new(config),
+            db.conn.clone(),
+            Arc::new(queue.client()),
+        )
+        .await
+        .expect("bind API");
         let address = server.local_addr().expect("bound address");
         let task = tokio::spawn(async move {
             server
@@ -45,6 +55,7 @@ impl TestApp {
         });
         Self {
             db,
+            queue,
             base: format!("http://{address}"),
             client: reqwest::Client::new(),
             task,

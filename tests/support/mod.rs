@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod app;
+pub mod jobs;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

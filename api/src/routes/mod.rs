@@ -2,8 +2,10 @@
 
 pub mod catalogs;
 pub mod health;
+pub mod jobs;
 pub mod offerings;
 pub mod packages;
+pub mod settings;
 pub mod targets;
 pub mod versions;
 
@@ -24,6 +26,10 @@ pub enum Tag {
     Offerings,
     /// Liveness and readiness.
     Health,
+    /// Catalog load, refresh and cleanup jobs (staff).
+    Jobs,
+    /// Runtime settings of catalog updates (staff).
+    Settings,
 }
 
 /// `"{base}/api/{collection}/{uuid}/"`.
@@ -76,6 +82,14 @@ pub mod examples {
     /// An ordering.
     pub fn ordering() -> Option<Vec<String>> {
         Some(vec!["-version_count".into(), "name".into()])
+    }
+    /// A job kind.
+    pub fn job_kind() -> Option<String> {
+        Some("load".into())
+    }
+    /// A job state.
+    pub fn job_state() -> Option<String> {
+        Some("failed".into())
     }
     /// A page number.
     pub fn page() -> Option<u64> {

@@ -32,7 +32,7 @@ pub enum BrowseError {
 
 /// The count and one page of a listing: `from` is the `FROM … JOIN …` part
 /// before the conditions, `order` the ORDER BY.
-async fn list<T: FromQueryResult>(
+pub(crate) async fn list<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     columns: &str,
     from: &str,

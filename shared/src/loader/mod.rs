@@ -9,6 +9,7 @@
 mod plan;
 pub mod progress;
 pub mod report;
+pub mod request;
 mod write;
 
 use std::time::Instant;
@@ -18,6 +19,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 pub use progress::{NoProgress, Phase, Progress};
 pub use report::{LevelCounts, LoadOutcome, LoadReport};
+pub use request::{InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft};
 
 use serde::{Deserialize, Serialize};
 
@@ -246,14 +248,18 @@ async fn tidy_after_large_load(db: &DatabaseConnection) {
 /// Holds the catalog's advisory lock until the transaction ends; a second
 /// load of the same catalog waits here.
 async fn lock_catalog(db: &impl ConnectionTrait, key: &CatalogKey) -> Result<(), DbErr> {
-    let lock_id = xxh3_64(format!("softcat catalog\0{}\0{}", key.name, key.version).as_bytes());
     db.execute_raw(Statement::from_sql_and_values(
         db.get_database_backend(),
         "SELECT pg_advisory_xact_lock($1)",
-        [(lock_id as i64).into()],
+        [catalog_lock_id(key).into()],
     ))
     .await?;
     Ok(())
+}
+
+/// The Postgres advisory lock key that serialises loads of one catalog.
+pub fn catalog_lock_id(key: &CatalogKey) -> i64 {
+    xxh3_64(format!("softcat catalog\0{}\0{}", key.name, key.version).as_bytes()) as i64
 }
 
 async fn find_catalog(

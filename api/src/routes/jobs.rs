@@ -1,0 +1,315 @@
+//! `/api/admin/jobs/` and `/api/admin/software-catalogs/refresh/`: staff
+//! enqueue catalog loads, refreshes and cleanups and follow them. The job
+//! records are the answer; workers do the work.
+
+use chrono::{DateTime, FixedOffset};
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use softcat_shared::browse::BadParameter;
+use softcat_shared::catalog::CatalogKind;
+use softcat_shared::jobs::{self, Enqueued, JobFilter, JobRecord, JobSpec};
+use softcat_shared::loader::LoadRequestDraft;
+use softcat_shared::settings::CatalogSettings;
+use uuid::Uuid;
+
+use super::{Tag, examples};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::listing::{list_response, page_of};
+use crate::state::AppState;
+
+/// One job: what it does, where it is, and how it ended.
+#[derive(Debug, Object)]
+pub struct Job {
+    /// This object's URL.
+    pub url: String,
+    /// Identity.
+    pub id: Uuid,
+    /// `load`, `refresh` or `cleanup`.
+    pub kind: String,
+    /// Every parameter the job runs with, defaults filled in.
+    pub parameters: serde_json::Value,
+    /// The catalog a load brings in line.
+    pub catalog: Option<String>,
+    /// `queued`, `running`, `succeeded`, `unchanged`, `failed` or `cancelled`.
+    pub state: String,
+    /// Attempts started so far.
+    pub attempts: i32,
+    /// Attempts allowed before the job fails for good.
+    pub max_attempts: i32,
+    /// Phase of a running load.
+    pub progress: Option<serde_json::Value>,
+    /// Statistics of the finished job (a load's created/updated/unchanged/
+    /// deleted/skipped counts per level; a refresh's loads; a cleanup's removals).
+    pub result: Option<serde_json::Value>,
+    /// Error of the last failed attempt.
+    pub error: Option<String>,
+    /// Worker that ran the last attempt.
+    pub worker: Option<String>,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// The refresh job that enqueued this load.
+    pub parent: Option<Uuid>,
+    /// When a retry is due.
+    pub run_after: Option<DateTime<FixedOffset>>,
+    /// Enqueue time.
+    pub created: DateTime<FixedOffset>,
+    /// Start of the last attempt.
+    pub started: Option<DateTime<FixedOffset>>,
+    /// End time.
+    pub finished: Option<DateTime<FixedOffset>>,
+    /// Last change of the record.
+    pub modified: DateTime<FixedOffset>,
+}
+
+/// What to enqueue.
+#[derive(Debug, Object)]
+pub struct JobCreate {
+    /// `load`, `refresh` or `cleanup`.
+    #[oai(validator(pattern = "^(load|refresh|cleanup)$"))]
+    pub kind: String,
+    /// Load only: `eessi` or `spack`.
+    pub source: Option<String>,
+    /// Load only: catalog name (default `EESSI` / `Spack`).
+    pub catalog_name: Option<String>,
+    /// Load only: catalog version (default: the setting, else from the source).
+    pub catalog_version: Option<String>,
+    /// Load only: source URL (default: the `…_API_URL` / `…_DATA_URL` setting).
+    pub url: Option<String>,
+    /// Load only, EESSI: load extensions (default: the setting).
+    pub include_extensions: Option<bool>,
+    /// Load only: bring an existing catalog in line (default false).
+    #[oai(default)]
+    pub update_existing: bool,
+    /// Load only: compute the statistics, write nothing (default false).
+    #[oai(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to an enqueue.
+#[derive(Debug, Object)]
+pub struct JobAccepted {
+    /// The job's id.
+    pub id: Uuid,
+    /// The job's URL, to follow its state.
+    pub url: String,
+    /// Its state now.
+    pub state: String,
+    /// `true` when the same work was already queued: this is that job.
+    pub duplicate: bool,
+}
+
+/// Accepted for the workers.
+#[derive(ApiResponse)]
+pub enum JobQueued {
+    /// Queued (or already queued, see `duplicate`).
+    #[oai(status = 202)]
+    Accepted(Json<JobAccepted>),
+}
+
+list_response!(JobPage, JobList, Job);
+
+/// The job endpoints (staff only).
+pub struct JobsApi {
+    /// Shared state.
+    pub state: AppState,
+}
+
+fn job_url(base: &str, id: Uuid) -> String {
+    format!("{base}/api/admin/jobs/{id}/")
+}
+
+fn job_object(base: &str, job: JobRecord) -> Job {
+    Job {
+        url: job_url(base, job.id),
+        id: job.id,
+        kind: job.kind,
+        parameters: job.parameters,
+        catalog: job.catalog,
+        state: job.state,
+        attempts: job.attempts,
+        max_attempts: job.max_attempts,
+        progress: job.progress,
+        result: job.result,
+        error: job.error,
+        worker: job.worker,
+        requested_by: job.requested_by,
+        parent: job.parent_id,
+        run_after: job.run_after,
+        created: job.created,
+        started: job.started,
+        finished: job.finished,
+        modified: job.modified,
+    }
+}
+
+impl JobsApi {
+    async fn enqueue(
+        &self,
+        request: &Request,
+        spec: JobSpec,
+        caller: &str,
+    ) -> ApiResult<JobQueued> {
+        let Enqueued { job, duplicate } = jobs::enqueue(
+            &self.state.db,
+            self.state.queue.as_ref(),
+            &spec,
+            caller,
+            None,
+            self.state.config.jobs.max_attempts,
+        )
+        .await?;
+        Ok(JobQueued::Accepted(Json(JobAccepted {
+            url: job_url(&self.state.base_url(request), job.id),
+            id: job.id,
+            state: job.state,
+            duplicate,
+        })))
+    }
+
+    async fn spec_of(&self, body: JobCreate) -> Result<JobSpec, ApiError> {
+        match body.kind.as_str() {
+            "refresh" => return Ok(JobSpec::Refresh),
+            "cleanup" => return Ok(JobSpec::Cleanup),
+            _ => {}
+        }
+        let source = match body.source.as_deref() {
+            Some("eessi") => CatalogKind::Eessi,
+            Some("spack") => CatalogKind::Spack,
+            _ => {
+                return Err(BadParameter::new("source", "a load needs `eessi` or `spack`").into());
+            }
+        };
+        let settings = CatalogSettings::read(&self.state.db, &self.state.config).await?;
+        let draft = LoadRequestDraft {
+            catalog_name: body.catalog_name,
+            catalog_version: body.catalog_version,
+            url: body.url,
+            include_extensions: body.include_extensions,
+            update_existing: body.update_existing,
+            dry_run: body.dry_run,
+        };
+        let request = draft
+            .resolve(source, settings.load_defaults(&self.state.config, source))
+            .map_err(|error| BadParameter::new(error.field, error.reason))?;
+        Ok(JobSpec::Load(request))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/admin", tag = "Tag::Jobs")]
+impl JobsApi {
+    /// Enqueue a job (staff)
+    ///
+    /// A load of one catalog, a refresh of all enabled catalogs, or a
+    /// cleanup. When the same work is already queued, that job is returned
+    /// with `duplicate: true` and nothing new is queued.
+    #[oai(path = "/jobs/", method = "post", operation_id = "jobs_create")]
+    async fn create(
+        &self,
+        caller: Caller,
+        request: &Request,
+        body: Json<JobCreate>,
+    ) -> ApiResult<JobQueued> {
+        let user = caller.require_staff()?;
+        let spec = self.spec_of(body.0).await?;
+        self.enqueue(request, spec, &format!("api:{}", user.username))
+            .await
+    }
+
+    /// List jobs (staff)
+    ///
+    /// Newest first.
+    #[oai(path = "/jobs/", method = "get", operation_id = "jobs_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// `load`, `refresh` or `cleanup`.
+        #[oai(example = "examples::job_kind")]
+        kind: Query<Option<String>>,
+        /// `queued`, `running`, `succeeded`, `unchanged`, `failed` or `cancelled`.
+        #[oai(example = "examples::job_state")]
+        state: Query<Option<String>>,
+        /// Exact catalog name of a load.
+        #[oai(example = "examples::catalog_name")]
+        catalog: Query<Option<String>>,
+        /// Loads enqueued by this refresh job.
+        parent: Query<Option<Uuid>>,
+        /// Page number, from 1.
+        #[oai(example = "examples::page")]
+        page: Query<Option<u64>>,
+        /// Rows per page (default 10, at most 300).
+        #[oai(example = "examples::page_size")]
+        page_size: Query<Option<u64>>,
+    ) -> ApiResult<JobList> {
+        caller.require_staff()?;
+        let page = page_of(page.0, page_size.0)?;
+        let filter = JobFilter {
+            kind: kind.0,
+            state: state.0,
+            catalog: catalog.0,
+            parent_id: parent.0,
+        };
+        let listing = jobs::list(&self.state.db, &filter, page).await?;
+        Ok(JobList::from_listing(
+            request,
+            &self.state,
+            page,
+            listing,
+            job_object,
+        ))
+    }
+
+    /// Show a job (staff)
+    #[oai(path = "/jobs/:id/", method = "get", operation_id = "jobs_retrieve")]
+    async fn retrieve(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// The job's id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Job>> {
+        caller.require_staff()?;
+        let job = jobs::get(&self.state.db, id.0).await?;
+        Ok(Json(job_object(&self.state.base_url(request), job)))
+    }
+
+    /// Cancel a queued job (staff)
+    ///
+    /// Only a job that has not started (or waits for a retry) can be
+    /// cancelled; any other state answers 409.
+    #[oai(
+        path = "/jobs/:id/cancel/",
+        method = "post",
+        operation_id = "jobs_cancel"
+    )]
+    async fn cancel(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// The job's id.
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Job>> {
+        caller.require_staff()?;
+        let job = jobs::cancel(&self.state.db, id.0).await?;
+        Ok(Json(job_object(&self.state.base_url(request), job)))
+    }
+
+    /// Refresh all enabled catalogs now (staff)
+    ///
+    /// The manual trigger of the daily refresh: enqueues one refresh job,
+    /// which enqueues one load per catalog whose updates are enabled.
+    #[oai(
+        path = "/software-catalogs/refresh/",
+        method = "post",
+        operation_id = "software_catalogs_refresh"
+    )]
+    async fn refresh(&self, caller: Caller, request: &Request) -> ApiResult<JobQueued> {
+        let user = caller.require_staff()?;
+        self.enqueue(request, JobSpec::Refresh, &format!("api:{}", user.username))
+            .await
+    }
+}

@@ -1,0 +1,101 @@
+//! Jobs: the unit of work the queue carries. A record in Postgres for every
+//! job is the history users query and the single truth about its state;
+//! the queue (Redis, through the [`JobQueue`] port) only carries job ids to
+//! the workers. Delivery is at least once, so everything here is safe to
+//! repeat: a job that already ended is acknowledged and not run again.
+
+pub mod records;
+mod run;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::loader::LoadRequest;
+
+pub use records::{
+    Enqueued, JobError, JobFilter, JobRecord, cancel, enqueue, get, list, state_counts,
+};
+pub use run::{Disposition, JobContext, process};
+
+/// What a job does, with every parameter it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum JobSpec {
+    /// Load one catalog.
+    Load(LoadRequest),
+    /// Enqueue a load of every catalog whose updates are enabled.
+    Refresh,
+    /// Remove superseded catalog versions and old job records.
+    Cleanup,
+}
+
+impl JobSpec {
+    /// The kind as stored in `jobs.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Load(_) => "load",
+            Self::Refresh => "refresh",
+            Self::Cleanup => "cleanup",
+        }
+    }
+
+    /// The catalog a load brings in line.
+    pub fn catalog(&self) -> Option<&str> {
+        match self {
+            Self::Load(request) => Some(&request.catalog_name),
+            Self::Refresh | Self::Cleanup => None,
+        }
+    }
+
+    /// Jobs with equal keys do the same work, so only one of them may wait
+    /// in the queue at a time: a load of one catalog version (a dry run is
+    /// other work), one refresh, one cleanup. Parts are separated by a
+    /// control character, which names and versions cannot hold.
+    pub fn dedupe_key(&self) -> String {
+        match self {
+            Self::Load(request) => format!(
+                "load\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+                request.source,
+                request.catalog_name,
+                request.catalog_version.as_deref().unwrap_or(""),
+                if request.dry_run { "dry-run" } else { "" }
+            ),
+            Self::Refresh | Self::Cleanup => self.kind().to_owned(),
+        }
+    }
+}
+
+/// The states of a job, in the order a job passes them.
+pub const JOB_STATES: [&str; 6] = [
+    "queued",
+    "running",
+    "succeeded",
+    "unchanged",
+    "failed",
+    "cancelled",
+];
+
+/// The job kinds.
+pub const JOB_KINDS: [&str; 3] = ["load", "refresh", "cleanup"];
+
+/// What the queue carries: the id of a job record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    /// The job record's id.
+    pub job_id: Uuid,
+}
+
+/// Why the queue refused a message.
+#[derive(Debug, thiserror::Error)]
+#[error("job queue: {0}")]
+pub struct QueueError(pub String);
+
+/// The queue as the domain sees it: a place to put job ids, now or later.
+/// The worker crate implements it on Redis.
+pub trait JobQueue: Send + Sync {
+    /// Puts a message on the queue, to be delivered after `delay`.
+    fn push(&self, message: JobMessage, delay: Duration) -> BoxFuture<'_, Result<(), QueueError>>;
+}

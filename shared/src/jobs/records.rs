@@ -1,0 +1,352 @@
+//! Job records: creating one (with de-duplication), reading, listing and
+//! cancelling them, and the state changes a worker makes as a job runs.
+
+use chrono::{DateTime, FixedOffset};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{JOB_KINDS, JOB_STATES, JobMessage, JobQueue, JobSpec};
+use crate::browse::{BadParameter, Listing, Page, list as list_rows};
+use crate::sql::{Conditions, statement};
+
+/// One job as stored.
+#[derive(Debug, Clone, PartialEq, FromQueryResult, Serialize)]
+pub struct JobRecord {
+    /// The job's id, also its public identity.
+    pub id: Uuid,
+    /// `load`, `refresh` or `cleanup`.
+    pub kind: String,
+    /// The job's parameters (a [`JobSpec`] as JSON).
+    pub parameters: Value,
+    /// The catalog a load brings in line.
+    pub catalog: Option<String>,
+    /// queued, running, succeeded, unchanged, failed or cancelled.
+    pub state: String,
+    /// Attempts started so far.
+    pub attempts: i32,
+    /// Attempts allowed before the job fails for good.
+    pub max_attempts: i32,
+    /// The phase and row counts of a running load.
+    pub progress: Option<Value>,
+    /// The statistics of the finished job.
+    pub result: Option<Value>,
+    /// The error of the last failed attempt.
+    pub error: Option<String>,
+    /// The worker that ran the last attempt.
+    pub worker: Option<String>,
+    /// Who asked for the job (`api:<user>`, `cli`, `scheduler`, `job:<id>`).
+    pub requested_by: String,
+    /// The refresh job that enqueued this load.
+    pub parent_id: Option<Uuid>,
+    /// When a retry is due.
+    pub run_after: Option<DateTime<FixedOffset>>,
+    /// When the job was enqueued.
+    pub created: DateTime<FixedOffset>,
+    /// When its last attempt started.
+    pub started: Option<DateTime<FixedOffset>>,
+    /// When it ended.
+    pub finished: Option<DateTime<FixedOffset>>,
+    /// When the record last changed.
+    pub modified: DateTime<FixedOffset>,
+}
+
+impl JobRecord {
+    /// The job's parameters, typed.
+    pub fn spec(&self) -> Result<JobSpec, serde_json::Error> {
+        serde_json::from_value(self.parameters.clone())
+    }
+}
+
+const COLUMNS: &str = "j.id, j.kind, j.parameters, j.catalog, j.state, j.attempts, j.max_attempts, \
+    j.progress, j.result, j.error, j.worker, j.requested_by, j.parent_id, j.run_after, \
+    j.created, j.started, j.finished, j.modified";
+
+/// The columns of a record `RETURNING` from a statement on `jobs j`.
+pub(crate) const RETURNING: &str = " RETURNING j.id, j.kind, j.parameters, j.catalog, j.state, \
+    j.attempts, j.max_attempts, j.progress, j.result, j.error, j.worker, j.requested_by, \
+    j.parent_id, j.run_after, j.created, j.started, j.finished, j.modified";
+
+/// Why a job operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A parameter is unusable; names it.
+    #[error(transparent)]
+    Invalid(#[from] BadParameter),
+    /// No job has that id.
+    #[error("job not found")]
+    NotFound,
+    /// The job is not in a state that allows the operation.
+    #[error("the job is {0}; only a queued job can be cancelled")]
+    NotCancellable(String),
+    /// The job was recorded but the queue refused it; the record says so.
+    #[error(transparent)]
+    Queue(#[from] super::QueueError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// The answer to an enqueue.
+#[derive(Debug, Clone)]
+pub struct Enqueued {
+    /// The job that will do the work.
+    pub job: JobRecord,
+    /// `true` when the same work was already queued and that job is returned
+    /// instead of a new one.
+    pub duplicate: bool,
+}
+
+/// Records a job and puts it on the queue. When a job doing the same work
+/// is already queued, that job is returned and nothing new is queued.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    queue: &dyn JobQueue,
+    spec: &JobSpec,
+    requested_by: &str,
+    parent: Option<Uuid>,
+    max_attempts: u32,
+) -> Result<Enqueued, JobError> {
+    let parameters = serde_json::to_value(spec).map_err(|e| DbErr::Json(e.to_string()))?;
+    let dedupe_key = spec.dedupe_key();
+    // A queued duplicate may start between the insert and the look-up; then
+    // the insert succeeds on the next round.
+    for _ in 0..3 {
+        let inserted = JobRecord::find_by_statement(statement(
+            db,
+            format!(
+                "INSERT INTO jobs AS j (kind, parameters, catalog, dedupe_key, max_attempts, requested_by, parent_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (dedupe_key) WHERE state = 'queued' DO NOTHING{RETURNING}"
+            ),
+            [
+                spec.kind().into(),
+                parameters.clone().into(),
+                spec.catalog().map(str::to_owned).into(),
+                dedupe_key.clone().into(),
+                i32::try_from(max_attempts).unwrap_or(i32::MAX).into(),
+                requested_by.into(),
+                parent.into(),
+            ],
+        ))
+        .one(db)
+        .await?;
+        if let Some(job) = inserted {
+            push_new(db, queue, &job).await?;
+            tracing::info!(job_id = %job.id, kind = %job.kind, catalog = job.catalog.as_deref(), requested_by, "job enqueued");
+            return Ok(Enqueued {
+                job,
+                duplicate: false,
+            });
+        }
+        let queued = JobRecord::find_by_statement(statement(
+            db,
+            format!("SELECT {COLUMNS} FROM jobs j WHERE j.dedupe_key = $1 AND j.state = 'queued'"),
+            [dedupe_key.clone().into()],
+        ))
+        .one(db)
+        .await?;
+        if let Some(job) = queued {
+            tracing::info!(job_id = %job.id, kind = %job.kind, "the same work is already queued");
+            return Ok(Enqueued {
+                job,
+                duplicate: true,
+            });
+        }
+    }
+    Err(DbErr::Custom("the job could not be recorded; try again".into()).into())
+}
+
+/// Puts a freshly recorded job on the queue; when the queue refuses, the
+/// record is failed so that nothing waits for a message that never came.
+async fn push_new(
+    db: &impl ConnectionTrait,
+    queue: &dyn JobQueue,
+    job: &JobRecord,
+) -> Result<(), JobError> {
+    let message = JobMessage { job_id: job.id };
+    if let Err(error) = queue.push(message, std::time::Duration::ZERO).await {
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE jobs SET state = 'failed', error = $2, finished = now(), modified = now() \
+             WHERE id = $1",
+            [job.id.into(), error.to_string().into()],
+        ))
+        .await?;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// A job by id.
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<JobRecord, JobError> {
+    JobRecord::find_by_statement(statement(
+        db,
+        format!("SELECT {COLUMNS} FROM jobs j WHERE j.id = $1"),
+        [id.into()],
+    ))
+    .one(db)
+    .await?
+    .ok_or(JobError::NotFound)
+}
+
+/// Filters of the job listing.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Exact kind.
+    pub kind: Option<String>,
+    /// Exact state.
+    pub state: Option<String>,
+    /// Exact catalog name.
+    pub catalog: Option<String>,
+    /// Loads enqueued by this refresh job.
+    pub parent_id: Option<Uuid>,
+}
+
+/// One page of jobs, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &JobFilter,
+    page: Page,
+) -> Result<Listing<JobRecord>, JobError> {
+    check_one_of("kind", filter.kind.as_deref(), &JOB_KINDS)?;
+    check_one_of("state", filter.state.as_deref(), &JOB_STATES)?;
+    let mut conditions = Conditions::new();
+    conditions.equals("j.kind", filter.kind.clone());
+    conditions.equals("j.state", filter.state.clone());
+    conditions.equals("j.catalog", filter.catalog.clone());
+    conditions.equals("j.parent_id", filter.parent_id);
+    let order = " ORDER BY j.created DESC, j.id DESC";
+    Ok(list_rows(db, COLUMNS, "FROM jobs j", &conditions, order, page).await?)
+}
+
+fn check_one_of(
+    parameter: &str,
+    value: Option<&str>,
+    allowed: &[&str],
+) -> Result<(), BadParameter> {
+    match value {
+        Some(value) if !allowed.contains(&value) => Err(BadParameter::new(
+            parameter,
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Cancels a queued job (also one waiting for a retry); a worker that
+/// receives it later acknowledges it without running it.
+pub async fn cancel(db: &impl ConnectionTrait, id: Uuid) -> Result<JobRecord, JobError> {
+    let cancelled = JobRecord::find_by_statement(statement(
+        db,
+        format!(
+            "UPDATE jobs AS j SET state = 'cancelled', finished = now(), modified = now() \
+             WHERE j.id = $1 AND j.state = 'queued'{RETURNING}"
+        ),
+        [id.into()],
+    ))
+    .one(db)
+    .await?;
+    match cancelled {
+        Some(job) => {
+            tracing::info!(job_id = %id, "job cancelled");
+            Ok(job)
+        }
+        None => Err(JobError::NotCancellable(get(db, id).await?.state)),
+    }
+}
+
+/// How many jobs are in each state, per kind: `(kind, state, count)`.
+pub async fn state_counts(db: &impl ConnectionTrait) -> Result<Vec<(String, String, i64)>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind, state, count(*) AS count FROM jobs GROUP BY kind, state ORDER BY kind, state",
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "kind")?,
+                row.try_get("", "state")?,
+                row.try_get("", "count")?,
+            ))
+        })
+        .collect()
+}
+
+/// Starts an attempt: a queued (or orphaned running) job becomes running on
+/// `worker`. `None` when the job is gone or has ended (a repeated delivery).
+pub(crate) async fn claim(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+) -> Result<Option<JobRecord>, DbErr> {
+    JobRecord::find_by_statement(statement(
+        db,
+        format!(
+            "UPDATE jobs AS j SET state = 'running', attempts = j.attempts + 1, worker = $2, \
+             started = now(), run_after = NULL, progress = NULL, modified = now() \
+             WHERE j.id = $1 AND j.state IN ('queued', 'running'){RETURNING}"
+        ),
+        [id.into(), worker.into()],
+    ))
+    .one(db)
+    .await
+}
+
+/// Ends a job with its result.
+pub(crate) async fn finish(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    state: &str,
+    result: Value,
+    error: Option<String>,
+) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE jobs SET state = $2, result = $3, error = $4, progress = NULL, \
+         finished = now(), modified = now() WHERE id = $1",
+        [id.into(), state.into(), result.into(), error.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Puts a failed attempt's job back in the queue state until `delay` has
+/// passed. `false` when another queued job already does the same work, in
+/// which case this one is left running for the caller to fail.
+pub(crate) async fn requeue(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    error: &str,
+    delay: std::time::Duration,
+) -> Result<bool, DbErr> {
+    let result = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE jobs AS j SET state = 'queued', error = $2, progress = NULL, \
+             run_after = now() + make_interval(secs => $3), modified = now() \
+             WHERE j.id = $1 AND NOT EXISTS (SELECT 1 FROM jobs d \
+                WHERE d.dedupe_key = j.dedupe_key AND d.state = 'queued' AND d.id <> j.id)",
+            [id.into(), error.into(), delay.as_secs_f64().into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Records the phase of a running job.
+pub(crate) async fn record_progress(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    progress: Value,
+) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE jobs SET progress = $2, modified = now() WHERE id = $1 AND state = 'running'",
+        [id.into(), progress.into()],
+    ))
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Running one delivered job: claim its record, do the work within the time
+//! allowed, and record how it ended. Retries are decided here, not by the
+//! queue: a failed attempt with budget left is re-queued after an
+//! exponential backoff; the last one fails the job for good.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::records::{self, JobRecord};
+use super::{JobMessage, JobQueue, JobSpec, enqueue};
+use crate::catalog::CatalogKind;
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::loader::{LoadOutcome, LoadReport, Phase, Progress};
+use crate::settings::CatalogSettings;
+
+/// Skipped source entries kept in a job's result; the count says how many
+/// there were in all.
+const SKIPPED_IN_RESULT: usize = 100;
+
+/// What a worker needs to run jobs.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The catalog database.
+    pub db: DatabaseConnection,
+    /// The process's configuration.
+    pub config: Arc<Config>,
+    /// Reads sources within the configured bounds.
+    pub fetcher: Fetcher,
+    /// Where retries and a refresh's loads are queued.
+    pub queue: Arc<dyn JobQueue>,
+    /// This worker's unique name, recorded on the jobs it runs.
+    pub worker_name: String,
+}
+
+/// How a delivery ended, as the queue needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Acknowledge it: the job ended, was re-queued for a retry, or had
+    /// ended before (a repeated delivery).
+    Done,
+    /// The job failed for good: the queue should put it with the dead.
+    Failed(String),
+}
+
+/// Why a job's attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("timed out after {0} s")]
+    TimedOut(u64),
+}
+
+/// Runs the job a message names. An `Err` means the job's record could not
+/// be read or written (the database is away): the queue should deliver the
+/// message again later.
+pub async fn process(
+    context: &JobContext,
+    message: JobMessage,
+) -> Result<Disposition, sea_orm::DbErr> {
+    let db = &context.db;
+    let Some(job) = records::claim(db, message.job_id, &context.worker_name).await? else {
+        tracing::info!(job_id = %message.job_id, "job already ended or gone; acknowledged");
+        return Ok(Disposition::Done);
+    };
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        kind = %job.kind,
+        catalog = job.catalog.as_deref().unwrap_or(""),
+        attempt = job.attempts,
+    );
+    async move {
+        if job.attempts > job.max_attempts {
+            let error = format!(
+                "gave up after {} attempts (the last was interrupted)",
+                job.max_attempts
+            );
+            records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
+            tracing::warn!(%error, "job failed");
+            return Ok(Disposition::Failed(error));
+        }
+        tracing::info!(worker = %context.worker_name, "job started");
+        let timeout = Duration::from_secs(context.config.jobs.timeout_secs);
+        let outcome = match tokio::time::timeout(timeout, execute(context, &job)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(AttemptError::TimedOut(timeout.as_secs())),
+        };
+        match outcome {
+            Ok((state, result)) => {
+                records::finish(db, job.id, state, result, None).await?;
+                tracing::info!(state, "job ended");
+                Ok(Disposition::Done)
+            }
+            Err(error) => retry_or_fail(context, &job, error.to_string()).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn retry_or_fail(
+    context: &JobContext,
+    job: &JobRecord,
+    error: String,
+) -> Result<Disposition, sea_orm::DbErr> {
+    let db = &context.db;
+    if job.attempts < job.max_attempts {
+        let delay = backoff(context.config.jobs.retry_backoff_secs, job.attempts);
+        if records::requeue(db, job.id, &error, delay).await? {
+            match context
+                .queue
+                .push(JobMessage { job_id: job.id }, delay)
+                .await
+            {
+                Ok(()) => {
+                    tracing::warn!(%error, retry_in_secs = delay.as_secs(), "attempt failed; retrying");
+                    return Ok(Disposition::Done);
+                }
+                Err(queue_error) => {
+                    let error =
+                        format!("{error}; and the retry could not be queued: {queue_error}");
+                    records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
+                    tracing::warn!(%error, "job failed");
+                    return Ok(Disposition::Failed(error));
+                }
+            }
+        }
+        let error = format!("{error} (not retried: the same work is queued again)");
+        records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
+        tracing::warn!(%error, "job failed");
+        return Ok(Disposition::Failed(error));
+    }
+    records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
+    tracing::warn!(%error, attempts = job.attempts, "job failed for good");
+    Ok(Disposition::Failed(error))
+}
+
+/// The wait before retry number `attempt` (1-based): `base`, doubled per
+/// attempt, at most an hour.
+fn backoff(base_secs: u64, attempt: i32) -> Duration {
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(16);
+    Duration::from_secs(base_secs.saturating_mul(1 << doublings).min(3600))
+}
+
+/// Does a job's work; returns its final state and result.
+async fn execute(
+    context: &JobContext,
+    job: &JobRecord,
+) -> Result<(&'static str, Value), AttemptError> {
+    let spec = job
+        .spec()
+        .map_err(|error| AttemptError::Failed(format!("unreadable parameters: {error}")))?;
+    let db = &context.db;
+    let failed = |error: &dyn std::fmt::Display| AttemptError::Failed(error.to_string());
+    match spec {
+        JobSpec::Load(request) => {
+            let progress = RecordProgress {
+                db: db.clone(),
+                job_id: job.id,
+            };
+            let report = request
+                .run(db, &context.fetcher, &progress)
+                .await
+                .map_err(|e| failed(&e))?;
+            let state = match report.outcome {
+                LoadOutcome::Unchanged | LoadOutcome::LeftExisting => "unchanged",
+                LoadOutcome::Created | LoadOutcome::Updated | LoadOutcome::DryRun => "succeeded",
+            };
+            Ok((state, load_result(&report)))
+        }
+        JobSpec::Refresh => {
+            let settings = CatalogSettings::read(db, &context.config)
+                .await
+                .map_err(|e| failed(&e))?;
+            let mut result = serde_json::Map::new();
+            for kind in [CatalogKind::Eessi, CatalogKind::Spack] {
+                let entry = match settings.refresh_load(&context.config, kind) {
+                    Ok(request) => {
+                        let enqueued = enqueue(
+                            db,
+                            context.queue.as_ref(),
+                            &JobSpec::Load(request),
+                            &format!("job:{}", job.id),
+                            Some(job.id),
+                            context.config.jobs.max_attempts,
+                        )
+                        .await
+                        .map_err(|e| failed(&e))?;
+                        json!({"job_id": enqueued.job.id, "duplicate": enqueued.duplicate})
+                    }
+                    Err(reason) => {
+                        tracing::info!(source = %kind, %reason, "refresh skips a source");
+                        json!({"skipped": reason})
+                    }
+                };
+                result.insert(kind.as_str().to_owned(), entry);
+            }
+            Ok(("succeeded", Value::Object(result)))
+        }
+        JobSpec::Cleanup => {
+            let settings = CatalogSettings::read(db, &context.config)
+                .await
+                .map_err(|e| failed(&e))?;
+            let report = crate::cleanup::run(db, settings.retention_days)
+                .await
+                .map_err(|e| failed(&e))?;
+            let state = if report.is_empty() {
+                "unchanged"
+            } else {
+                "succeeded"
+            };
+            let mut result = serde_json::to_value(&report).map_err(|e| failed(&e))?;
+            result["retention_days"] = json!(settings.retention_days);
+            Ok((state, result))
+        }
+    }
+}
+
+/// A load report as a job's result, with the list of skipped entries cut.
+fn load_result(report: &LoadReport) -> Value {
+    let mut result = serde_json::to_value(report).unwrap_or(Value::Null);
+    if let Some(skipped) = result.get_mut("skipped").and_then(Value::as_array_mut) {
+        let total = skipped.len();
+        skipped.truncate(SKIPPED_IN_RESULT);
+        result["skipped_count"] = json!(total);
+    }
+    result
+}
+
+/// Writes the phase of a running load to its job record.
+struct RecordProgress {
+    db: DatabaseConnection,
+    job_id: uuid::Uuid,
+}
+
+impl Progress for RecordProgress {
+    fn phase(&self, phase: Phase, total: Option<u64>) {
+        let db = self.db.clone();
+        let job_id = self.job_id;
+        let progress = json!({"phase": phase.name(), "total": total});
+        tokio::spawn(async move {
+            if let Err(error) = records::record_progress(&db, job_id, progress).await {
+                tracing::debug!(%error, "could not record progress");
+            }
+        });
+    }
+
+    fn advance(&self, _: u64) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        assert_eq!(backoff(30, 1), Duration::from_secs(30));
+        assert_eq!(backoff(30, 2), Duration::from_secs(60));
+        assert_eq!(backoff(30, 3), Duration::from_secs(120));
+        assert_eq!(backoff(30, 40), Duration::from_secs(3600));
+    }
+}

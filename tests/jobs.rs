@@ -1,0 +1,759 @@
+//! The job system end to end: the admin endpoints, real `softcat worker` and
+//! `softcat scheduler` processes, real Redis and Postgres, and sources
+//! served over HTTP from the real data files.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use poem::http::StatusCode;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use serde_json::{Value, json};
+use softcat_shared::catalog::CatalogKey;
+use softcat_shared::jobs::{self, JobSpec};
+use softcat_shared::loader::catalog_lock_id;
+use support::app::TestApp;
+use support::jobs::*;
+use support::*;
+use uuid::Uuid;
+
+const SPACK_SAMPLE: &str = "spack/published-sample_repology.json";
+const SPACK_SAMPLE_VERSION: &str = "2025-03-20";
+
+/// A directory served over HTTP holding the Spack sample as repology.json.
+async fn spack_server() -> (TempDir, FileServer) {
+    let dir = TempDir::new();
+    dir.write(
+        "repology.json",
+        std::fs::read(data_file(SPACK_SAMPLE)).expect("sample"),
+    );
+    let server = FileServer::serve(std::path::Path::new(&dir.path())).await;
+    (dir, server)
+}
+
+/// Every catalog → package → version → target path, without the row
+/// identities, which differ between databases.
+async fn catalog_content(db: &TestDb) -> String {
+    db.text(
+        "SELECT string_agg(line, E'\\n' ORDER BY line) FROM ( \
+           SELECT concat_ws(' ', c.name, c.version, p.name, v.version, \
+                  t.target_type, t.target_name, t.path) AS line \
+           FROM software_catalogs c JOIN software_packages p ON p.catalog_id = c.id \
+           JOIN software_versions v ON v.package_id = p.id \
+           JOIN software_targets t ON t.version_id = v.id) lines",
+    )
+    .await
+}
+
+async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> support::app::Answer {
+    app.send(poem::http::Method::POST, path, Some(token), Some(body))
+        .await
+}
+
+fn job_id(answer: &support::app::Answer) -> Uuid {
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    answer.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid")
+}
+
+#[tokio::test]
+async fn a_load_enqueued_over_http_is_run_by_a_worker_process() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let (_dir, server) = spack_server().await;
+    let url = format!("{}/repology.json", server.base_url);
+
+    let answer = post(
+        &app,
+        "/api/admin/jobs/",
+        &staff,
+        json!({"kind": "load", "source": "spack", "url": url}),
+    )
+    .await;
+    let id = job_id(&answer);
+    assert_eq!(answer.body["state"], "queued");
+    assert_eq!(answer.body["duplicate"], false);
+    assert!(
+        answer.body["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/admin/jobs/{id}/"))
+    );
+
+    let worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let job = wait_for_job(&app.db, id, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(job.state, "succeeded", "{job:#?}");
+    assert_eq!(job.attempts, 1);
+    assert!(job.worker.as_deref().unwrap().starts_with("worker-"));
+    let result = job.result.expect("statistics");
+    assert_eq!(result["outcome"], "created");
+    assert_eq!(result["packages"]["created"], 8);
+    let (packages, versions, targets) = app.db.catalog_size("Spack", SPACK_SAMPLE_VERSION).await;
+    assert_eq!(packages, 8);
+    assert_eq!(result["versions"]["created"], versions);
+    assert_eq!(result["targets"]["created"], targets);
+
+    // The record over HTTP, and the listing with its filters.
+    let shown = app
+        .get(&format!("/api/admin/jobs/{id}/"), Some(&staff))
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.body["state"], "succeeded");
+    assert_eq!(shown.body["parameters"]["url"], url.as_str());
+    assert_eq!(shown.body["requested_by"], "api:admin");
+    let listed = app
+        .get(
+            "/api/admin/jobs/?kind=load&state=succeeded&catalog=Spack",
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(listed.body["count"], 1);
+    let none = app.get("/api/admin/jobs/?state=failed", Some(&staff)).await;
+    assert_eq!(none.body["count"], 0);
+    let bad = app.get("/api/admin/jobs/?state=done", Some(&staff)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.body["field"], "state");
+}
+
+#[tokio::test]
+async fn only_staff_reach_the_admin_endpoints_and_bad_jobs_are_refused() {
+    let app = TestApp::spawn(true).await;
+    let user = app.token("user", false).await;
+    let staff = app.token("admin", true).await;
+    let body = json!({"kind": "refresh"});
+    let anonymous = app
+        .send(
+            poem::http::Method::POST,
+            "/api/admin/jobs/",
+            None,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post(&app, "/api/admin/jobs/", &user, body.clone())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/admin/jobs/", Some(&user)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/admin/settings/", Some(&user)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let no_source = post(&app, "/api/admin/jobs/", &staff, json!({"kind": "load"})).await;
+    assert_eq!(no_source.status, StatusCode::BAD_REQUEST);
+    assert_eq!(no_source.body["field"], "source");
+    let empty_name = post(
+        &app,
+        "/api/admin/jobs/",
+        &staff,
+        json!({"kind": "load", "source": "eessi", "catalog_name": " "}),
+    )
+    .await;
+    assert_eq!(empty_name.status, StatusCode::BAD_REQUEST);
+    assert_eq!(empty_name.body["field"], "catalog_name");
+    let bad_kind = post(&app, "/api/admin/jobs/", &staff, json!({"kind": "reboot"})).await;
+    assert_eq!(bad_kind.status, StatusCode::BAD_REQUEST);
+    let unknown = app
+        .get(
+            &format!("/api/admin/jobs/{}/", Uuid::new_v4()),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.db.count("SELECT count(*) FROM jobs").await, 0);
+}
+
+#[tokio::test]
+async fn the_same_load_is_queued_once_and_a_queued_job_can_be_cancelled() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let load = json!({"kind": "load", "source": "spack", "url": "/nonexistent/repology.json"});
+    let first = post(&app, "/api/admin/jobs/", &staff, load.clone()).await;
+    let second = post(&app, "/api/admin/jobs/", &staff, load.clone()).await;
+    assert_eq!(job_id(&first), job_id(&second));
+    assert_eq!(second.body["duplicate"], true);
+    // A dry run is other work.
+    let mut dry = load.clone();
+    dry["dry_run"] = json!(true);
+    let dry = post(&app, "/api/admin/jobs/", &staff, dry).await;
+    assert_ne!(job_id(&dry), job_id(&first));
+    assert_eq!(app.db.count("SELECT count(*) FROM jobs").await, 2);
+
+    let id = job_id(&first);
+    let cancelled = post(
+        &app,
+        &format!("/api/admin/jobs/{id}/cancel/"),
+        &staff,
+        json!({}),
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["state"], "cancelled");
+    let again = post(
+        &app,
+        &format!("/api/admin/jobs/{id}/cancel/"),
+        &staff,
+        json!({}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(again.body["detail"].as_str().unwrap().contains("cancelled"));
+
+    // Once the queued one is cancelled, the same load may be queued anew; a
+    // worker skips the cancelled job's message and runs the new one.
+    let third = post(&app, "/api/admin/jobs/", &staff, load).await;
+    assert_ne!(job_id(&third), id);
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "1")],
+    );
+    let job = wait_for_job(
+        &app.db,
+        job_id(&third),
+        Duration::from_secs(60),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(job.state, "failed");
+    assert_eq!(jobs::get(&app.db.conn, id).await.unwrap().attempts, 0);
+}
+
+#[tokio::test]
+async fn a_refresh_loads_each_enabled_catalog_in_isolation() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let (_dir, server) = spack_server().await;
+    let changed = app
+        .send(
+            poem::http::Method::PATCH,
+            "/api/admin/settings/",
+            Some(&staff),
+            Some(json!({
+                "SOFTWARE_CATALOG_EESSI_API_URL": unreachable_url().replace("repology.json", ""),
+                "SOFTWARE_CATALOG_SPACK_DATA_URL": format!("{}/repology.json", server.base_url),
+            })),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+
+    let refresh = post(
+        &app,
+        "/api/admin/software-catalogs/refresh/",
+        &staff,
+        json!({}),
+    )
+    .await;
+    let refresh_id = job_id(&refresh);
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[
+            ("SOFTCAT_JOBS__MAX_ATTEMPTS", "1"),
+            ("SOFTCAT_JOBS__CONCURRENCY", "2"),
+        ],
+    );
+    let refresh = wait_for_job(
+        &app.db,
+        refresh_id,
+        Duration::from_secs(60),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(refresh.state, "succeeded", "{refresh:#?}");
+    let result = refresh.result.expect("result");
+    let eessi: Uuid = result["eessi"]["job_id"].as_str().unwrap().parse().unwrap();
+    let spack: Uuid = result["spack"]["job_id"].as_str().unwrap().parse().unwrap();
+
+    let spack = wait_for_job(&app.db, spack, Duration::from_secs(60), &[&worker], ended).await;
+    let eessi = wait_for_job(&app.db, eessi, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(spack.state, "succeeded", "{spack:#?}");
+    assert_eq!(spack.parent_id, Some(refresh_id));
+    assert_eq!(eessi.state, "failed");
+    assert!(
+        eessi.error.as_deref().unwrap().contains("127.0.0.1"),
+        "{eessi:#?}"
+    );
+    assert_eq!(
+        app.db.catalog_size("Spack", SPACK_SAMPLE_VERSION).await.0,
+        8
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM software_catalogs WHERE name = 'EESSI'")
+            .await,
+        0
+    );
+
+    // A disabled source is skipped with its reason.
+    app.send(
+        poem::http::Method::PATCH,
+        "/api/admin/settings/",
+        Some(&staff),
+        Some(json!({"SOFTWARE_CATALOG_EESSI_UPDATE_ENABLED": false})),
+    )
+    .await;
+    let second = job_id(
+        &post(
+            &app,
+            "/api/admin/software-catalogs/refresh/",
+            &staff,
+            json!({}),
+        )
+        .await,
+    );
+    let second = wait_for_job(&app.db, second, Duration::from_secs(60), &[&worker], ended).await;
+    let result = second.result.expect("result");
+    assert!(
+        result["eessi"]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("disabled")
+    );
+    let reload = result["spack"]["job_id"].as_str().unwrap().parse().unwrap();
+    let reload = wait_for_job(&app.db, reload, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(reload.state, "unchanged");
+}
+
+#[tokio::test]
+async fn two_loads_of_one_catalog_on_two_workers_run_one_after_the_other() {
+    let app = TestApp::spawn(false).await;
+    let (_dir, server) = spack_server().await;
+    let spec = JobSpec::Load(softcat_shared::loader::LoadRequest {
+        source: softcat_shared::catalog::CatalogKind::Spack,
+        catalog_name: "Spack".into(),
+        catalog_version: Some(SPACK_SAMPLE_VERSION.into()),
+        url: format!("{}/repology.json", server.base_url),
+        include_extensions: false,
+        update_existing: true,
+        dry_run: false,
+    });
+    // Hold the catalog's load lock, as a long-running load would.
+    let holder = app.db.conn.begin().await.unwrap();
+    let key = CatalogKey::new("Spack", SPACK_SAMPLE_VERSION);
+    holder
+        .execute_raw(Statement::from_sql_and_values(
+            holder.get_database_backend(),
+            "SELECT pg_advisory_xact_lock($1)",
+            [catalog_lock_id(&key).into()],
+        ))
+        .await
+        .unwrap();
+
+    let first_worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let second_worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let workers = [&first_worker, &second_worker];
+    let queue = app.queue.client();
+    let first = jobs::enqueue(&app.db.conn, &queue, &spec, "test", None, 3)
+        .await
+        .unwrap();
+    let running = |job: &jobs::JobRecord| job.state == "running";
+    let first = wait_for_job(
+        &app.db,
+        first.job.id,
+        Duration::from_secs(30),
+        &workers,
+        running,
+    )
+    .await;
+    // The first is running, so the same load may be queued again.
+    let second = jobs::enqueue(&app.db.conn, &queue, &spec, "test", None, 3)
+        .await
+        .unwrap();
+    assert!(!second.duplicate);
+    let second = wait_for_job(
+        &app.db,
+        second.job.id,
+        Duration::from_secs(30),
+        &workers,
+        running,
+    )
+    .await;
+    assert_ne!(first.worker, second.worker, "each worker holds one load");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.db.count("SELECT count(*) FROM software_catalogs").await,
+        0
+    );
+
+    holder.rollback().await.unwrap();
+    let first = wait_for_job(&app.db, first.id, Duration::from_secs(30), &workers, ended).await;
+    let second = wait_for_job(&app.db, second.id, Duration::from_secs(30), &workers, ended).await;
+    let mut states = [first.state.clone(), second.state.clone()];
+    states.sort();
+    assert_eq!(states, ["succeeded", "unchanged"], "{first:#?} {second:#?}");
+    assert_eq!(
+        app.db.catalog_size("Spack", SPACK_SAMPLE_VERSION).await.0,
+        8
+    );
+}
+
+#[tokio::test]
+async fn a_job_of_a_killed_worker_is_finished_by_another() {
+    let app = TestApp::spawn(false).await;
+    let (_dir, server) = spack_server().await;
+    let url = format!("{}/repology.json", server.base_url);
+    let spec = JobSpec::Load(softcat_shared::loader::LoadRequest {
+        source: softcat_shared::catalog::CatalogKind::Spack,
+        catalog_name: "Spack".into(),
+        catalog_version: Some(SPACK_SAMPLE_VERSION.into()),
+        url: url.clone(),
+        include_extensions: false,
+        update_existing: true,
+        dry_run: false,
+    });
+    // The lock holds the first worker mid-load, inside its transaction.
+    let holder = app.db.conn.begin().await.unwrap();
+    holder
+        .execute_raw(Statement::from_sql_and_values(
+            holder.get_database_backend(),
+            "SELECT pg_advisory_xact_lock($1)",
+            [catalog_lock_id(&CatalogKey::new("Spack", SPACK_SAMPLE_VERSION)).into()],
+        ))
+        .await
+        .unwrap();
+    let doomed = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let queue = app.queue.client();
+    let job = jobs::enqueue(&app.db.conn, &queue, &spec, "test", None, 3)
+        .await
+        .unwrap();
+    let running = |job: &jobs::JobRecord| job.state == "running";
+    let job = wait_for_job(
+        &app.db,
+        job.job.id,
+        Duration::from_secs(30),
+        &[&doomed],
+        running,
+    )
+    .await;
+    let doomed_name = job.worker.clone();
+
+    doomed.signal("KILL");
+    let killed = Instant::now();
+    holder.rollback().await.unwrap();
+    let rescuer = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let job = wait_for_job(&app.db, job.id, Duration::from_secs(60), &[&rescuer], ended).await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(job.state, "succeeded", "{job:#?}");
+    assert_eq!(job.attempts, 2);
+    assert_ne!(job.worker, doomed_name);
+
+    // Exactly what one clean load leaves.
+    let reference = TestDb::new().await;
+    reference
+        .load_spack(&spack_source(url), UPDATE)
+        .await
+        .expect("reference load");
+    assert_eq!(
+        catalog_content(&app.db).await,
+        catalog_content(&reference).await
+    );
+    assert_eq!(
+        app.db.catalog_size("Spack", SPACK_SAMPLE_VERSION).await,
+        reference.catalog_size("Spack", SPACK_SAMPLE_VERSION).await
+    );
+}
+
+#[tokio::test]
+async fn a_failing_job_is_retried_within_its_budget_then_failed_and_dead() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "3")],
+    );
+    let answer = post(
+        &app,
+        "/api/admin/jobs/",
+        &staff,
+        json!({"kind": "load", "source": "spack", "url": unreachable_url()}),
+    )
+    .await;
+    let id = job_id(&answer);
+    let job = wait_for_job(&app.db, id, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(job.state, "failed");
+    // The API enqueued it with the budget of its own configuration (3).
+    assert_eq!(job.attempts, 3, "{job:#?}");
+    assert!(
+        job.error.as_deref().unwrap().contains("127.0.0.1"),
+        "{job:#?}"
+    );
+    // Backoff: 1 s, then 2 s, between the three attempts.
+    let waited = job.finished.unwrap() - job.created;
+    assert!(waited >= chrono::Duration::seconds(3), "{waited}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.queue.set_size("dead"), 1);
+}
+
+#[tokio::test]
+async fn workers_carry_on_after_redis_restarts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start_redis = || {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        std::thread::sleep(Duration::from_millis(300));
+        child
+    };
+    let mut redis = start_redis();
+    let db = TestDb::new().await;
+    let queue = TestQueue::on(&format!("redis://127.0.0.1:{port}"));
+    let (_dir, server) = spack_server().await;
+    let worker = RoleProcess::spawn("worker", &db, &queue, &[]);
+    let client = queue.client();
+    let load = |dry_run: bool| {
+        JobSpec::Load(softcat_shared::loader::LoadRequest {
+            source: softcat_shared::catalog::CatalogKind::Spack,
+            catalog_name: "Spack".into(),
+            catalog_version: None,
+            url: format!("{}/repology.json", server.base_url),
+            include_extensions: false,
+            update_existing: true,
+            dry_run,
+        })
+    };
+    let before = jobs::enqueue(&db.conn, &client, &load(true), "test", None, 3)
+        .await
+        .unwrap();
+    let before = wait_for_job(
+        &db,
+        before.job.id,
+        Duration::from_secs(30),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(before.state, "succeeded");
+
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut redis = start_redis();
+
+    // The enqueue itself may need the connection to come back first.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        match jobs::enqueue(&db.conn, &client, &load(false), "test", None, 3).await {
+            Ok(enqueued) => break enqueued,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("enqueue while redis restarts: {error}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => panic!("redis did not come back: {error}"),
+        }
+    };
+    let after = wait_for_job(
+        &db,
+        after.job.id,
+        Duration::from_secs(60),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(after.state, "succeeded", "{after:#?}");
+    assert_eq!(db.catalog_size("Spack", SPACK_SAMPLE_VERSION).await.0, 8);
+    drop(worker);
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_worker_stop_cleanly() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let mut worker = RoleProcess::spawn("worker", &db, &queue, &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    worker.signal("TERM");
+    let status = worker.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}\n{}", worker.log_text());
+    assert!(worker.log_text().contains("worker stopped"));
+}
+
+#[tokio::test]
+async fn two_scheduler_replicas_enqueue_one_refresh_per_tick() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    app.send(
+        poem::http::Method::PATCH,
+        "/api/admin/settings/",
+        Some(&staff),
+        Some(json!({
+            "SOFTWARE_CATALOG_EESSI_UPDATE_ENABLED": false,
+            "SOFTWARE_CATALOG_SPACK_UPDATE_ENABLED": false,
+        })),
+    )
+    .await;
+    let every_two_seconds = [("SOFTCAT_SCHEDULER__REFRESH_CRON", "*/2 * * * * *")];
+    let worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let first = RoleProcess::spawn("scheduler", &app.db, &app.queue, &every_two_seconds);
+    let second = RoleProcess::spawn("scheduler", &app.db, &app.queue, &every_two_seconds);
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    drop(first);
+    drop(second);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let ticks = app.db.count("SELECT count(*) FROM scheduler_ticks").await;
+    let refreshes = app
+        .db
+        .count("SELECT count(*) FROM jobs WHERE kind = 'refresh' AND requested_by = 'scheduler'")
+        .await;
+    assert!(ticks >= 3, "{ticks} ticks\n{}", worker.log_text());
+    assert_eq!(refreshes, ticks, "one refresh per tick");
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM jobs WHERE kind = 'cleanup'")
+            .await,
+        0,
+        "cleanup is off by default"
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT count(*) FROM jobs WHERE kind = 'refresh' AND state <> 'succeeded'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_bad_timetable_stops_the_scheduler_with_the_key() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let mut scheduler = RoleProcess::spawn(
+        "scheduler",
+        &db,
+        &queue,
+        &[("SOFTCAT_SCHEDULER__TIMEZONE", "Mars/Olympus")],
+    );
+    let status = scheduler.wait_exit(Duration::from_secs(15));
+    assert!(!status.success());
+    assert!(scheduler.log_text().contains("scheduler.timezone"));
+}
+
+#[tokio::test]
+async fn settings_are_validated_by_key_and_kept() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let shown = app.get("/api/admin/settings/", Some(&staff)).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.body["SOFTWARE_CATALOG_RETENTION_DAYS"], 90);
+    assert_eq!(shown.body["SOFTWARE_CATALOG_CLEANUP_ENABLED"], false);
+    assert_eq!(shown.body["SOFTWARE_CATALOG_EESSI_UPDATE_ENABLED"], true);
+    assert_eq!(shown.body["SOFTWARE_CATALOG_EESSI_VERSION"], Value::Null);
+
+    let patch = |body: Value| {
+        app.send(
+            poem::http::Method::PATCH,
+            "/api/admin/settings/",
+            Some(&staff),
+            Some(body),
+        )
+    };
+    for (key, value) in [
+        ("SOFTWARE_CATALOG_RETENTION_DAYS", json!(-5)),
+        ("SOFTWARE_CATALOG_SPACK_DATA_URL", json!("not a url")),
+        ("SOFTWARE_CATALOG_CLEANUP_ENABLED", json!("yes")),
+        ("SOFTWARE_CATALOG_UNKNOWN", json!(1)),
+    ] {
+        let answer = patch(json!({ key: value })).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{key}");
+        assert_eq!(answer.body["field"], key);
+    }
+    // All or nothing: a good key beside a bad one is not stored.
+    let mixed = patch(
+        json!({"SOFTWARE_CATALOG_CLEANUP_ENABLED": true, "SOFTWARE_CATALOG_RETENTION_DAYS": 0}),
+    )
+    .await;
+    assert_eq!(mixed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.db.count("SELECT count(*) FROM settings").await, 0);
+
+    let changed = patch(json!({
+        "SOFTWARE_CATALOG_CLEANUP_ENABLED": true,
+        "SOFTWARE_CATALOG_RETENTION_DAYS": 30,
+        "SOFTWARE_CATALOG_EESSI_VERSION": "2023.06",
+    }))
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let shown = app.get("/api/admin/settings/", Some(&staff)).await;
+    assert_eq!(shown.body["SOFTWARE_CATALOG_RETENTION_DAYS"], 30);
+    assert_eq!(shown.body["SOFTWARE_CATALOG_CLEANUP_ENABLED"], true);
+    assert_eq!(shown.body["SOFTWARE_CATALOG_EESSI_VERSION"], "2023.06");
+    // null resets a key to its default.
+    patch(json!({"SOFTWARE_CATALOG_RETENTION_DAYS": null})).await;
+    let shown = app.get("/api/admin/settings/", Some(&staff)).await;
+    assert_eq!(shown.body["SOFTWARE_CATALOG_RETENTION_DAYS"], 90);
+}
+
+#[tokio::test]
+async fn cleanup_removes_superseded_old_versions_but_keeps_what_offerings_use() {
+    let db = TestDb::new().await;
+    let sample = data_file(SPACK_SAMPLE);
+    for version in ["2024-01-01", "2024-06-01", "2025-01-01", "2025-06-01"] {
+        let mut source = spack_source(sample.clone());
+        source.catalog_version = Some(version.into());
+        db.load_spack(&source, UPDATE).await.expect("load");
+    }
+    // Three old versions, one of them linked to an offering; the newest is
+    // old too but is not superseded. Two finished jobs, one past retention.
+    for sql in [
+        "UPDATE software_catalogs SET created = now() - interval '200 days' \
+         WHERE version IN ('2024-01-01', '2024-06-01', '2025-06-01')",
+        "INSERT INTO offerings (name, type) VALUES ('HPC', 'Marketplace.Slurm')",
+        "INSERT INTO offering_software_catalogs (offering_id, catalog_id) \
+         SELECT o.id, c.id FROM offerings o, software_catalogs c WHERE c.version = '2024-01-01'",
+        "INSERT INTO jobs (kind, dedupe_key, state, max_attempts, requested_by, finished) VALUES \
+         ('cleanup', 'cleanup', 'succeeded', 1, 'test', now() - interval '200 days'), \
+         ('cleanup', 'cleanup', 'failed', 1, 'test', now() - interval '2 days')",
+    ] {
+        db.conn.execute_unprepared(sql).await.expect(sql);
+    }
+
+    let report = softcat_shared::cleanup::run(&db.conn, 90)
+        .await
+        .expect("cleanup");
+    assert_eq!(
+        report.catalogs_removed,
+        vec![CatalogKey::new("Spack", "2024-06-01")]
+    );
+    assert_eq!(report.jobs_removed, 1);
+    let left = db
+        .text("SELECT string_agg(version, ',' ORDER BY version) FROM software_catalogs")
+        .await;
+    assert_eq!(left, "2024-01-01,2025-01-01,2025-06-01");
+    // Packages, versions and targets went with the catalog.
+    assert_eq!(
+        db.count("SELECT count(*) FROM software_packages").await,
+        3 * 8
+    );
+}

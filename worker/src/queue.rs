@@ -1,0 +1,101 @@
+//! The job queue on Redis: apalis-redis storage configured against its
+//! defaults that lose or duplicate work (see STACK.md): a connection with a
+//! patient response timeout, explicit heartbeats so a dead worker's jobs are
+//! handed on within seconds, and batches no larger than the concurrency so
+//! one worker never hoards jobs others could run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis_redis::RedisStorage;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use softcat_shared::config::JobsConfig;
+use softcat_shared::jobs::{JobMessage, JobQueue, QueueError};
+use tokio::sync::OnceCell;
+
+/// Time allowed for one Redis reply; redis-rs' 500 ms default ends a worker
+/// on one slow reply.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed to (re)connect to Redis.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The apalis storage of softcat's jobs.
+pub type JobStorage = RedisStorage<JobMessage>;
+
+/// Why Redis could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("redis: {0}")]
+pub struct RedisError(#[from] redis::RedisError);
+
+/// The queue of softcat jobs on one Redis. It connects on first use, so
+/// that a process that starts while Redis is away still starts (the API
+/// serves reads and answers 503 to enqueues until Redis is back).
+#[derive(Clone)]
+pub struct RedisQueue {
+    client: redis::Client,
+    config: apalis_redis::Config,
+    storage: Arc<OnceCell<JobStorage>>,
+}
+
+impl RedisQueue {
+    /// A queue on the Redis at `redis_url`; the URL is checked now, the
+    /// connection made on first use and re-made by itself after that.
+    pub fn new(redis_url: &str, jobs: &JobsConfig) -> Result<Self, RedisError> {
+        let client = redis::Client::open(redis_url)?;
+        let config = apalis_redis::Config::default()
+            .queue(&jobs.queue)
+            .batch_size(jobs.concurrency.max(1))
+            .heartbeat_interval(Duration::from_secs(jobs.heartbeat_secs))
+            .missed_heartbeats(jobs.missed_heartbeats)
+            // The job records de-duplicate; Redis keys must not linger.
+            .idempotency_ttl(None);
+        Ok(Self {
+            client,
+            config,
+            storage: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// The apalis storage, connecting first if this is the first use.
+    pub async fn storage(&self) -> Result<JobStorage, RedisError> {
+        let storage = self
+            .storage
+            .get_or_try_init(|| async {
+                let connection = ConnectionManager::new_with_config(
+                    self.client.clone(),
+                    ConnectionManagerConfig::new()
+                        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                        .set_number_of_retries(3)
+                        .set_max_delay(Duration::from_secs(2)),
+                )
+                .await?;
+                Ok::<_, RedisError>(RedisStorage::new(connection).with_config(self.config.clone()))
+            })
+            .await?;
+        Ok(storage.clone())
+    }
+}
+
+impl JobQueue for RedisQueue {
+    fn push(&self, message: JobMessage, delay: Duration) -> BoxFuture<'_, Result<(), QueueError>> {
+        async move {
+            let mut storage = self
+                .storage()
+                .await
+                .map_err(|error| QueueError(error.to_string()))?;
+            let mut task = TaskBuilder::new(message);
+            if !delay.is_zero() {
+                task = task.run_after(delay);
+            }
+            storage
+                .push_task(task.build())
+                .await
+                .map_err(|error| QueueError(error.to_string()))
+        }
+        .boxed()
+    }
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use softcat_shared::catalog::CatalogKey;
 use softcat_shared::jobs::{self, JobSpec};
 use softcat_shared::loader::catalog_lock_id;
+use softcat_shared::schedule::TickOutcome;
 use support::app::TestApp;
 use support::jobs::*;
 use support::*;
@@ -332,26 +333,9 @@ async fn a_refresh_loads_each_enabled_catalog_in_isolation() {
 async fn two_loads_of_one_catalog_on_two_workers_run_one_after_the_other() {
     let app = TestApp::spawn(false).await;
     let (_dir, server) = spack_server().await;
-    let spec = JobSpec::Load(softcat_shared::loader::LoadRequest {
-        source: softcat_shared::catalog::CatalogKind::Spack,
-        catalog_name: "Spack".into(),
-        catalog_version: Some(SPACK_SAMPLE_VERSION.into()),
-        url: format!("{}/repology.json", server.base_url),
-        include_extensions: false,
-        update_existing: true,
-        dry_run: false,
-    });
+    let spec = spack_load(format!("{}/repology.json", server.base_url));
     // Hold the catalog's load lock, as a long-running load would.
-    let holder = app.db.conn.begin().await.unwrap();
-    let key = CatalogKey::new("Spack", SPACK_SAMPLE_VERSION);
-    holder
-        .execute_raw(Statement::from_sql_and_values(
-            holder.get_database_backend(),
-            "SELECT pg_advisory_xact_lock($1)",
-            [catalog_lock_id(&key).into()],
-        ))
-        .await
-        .unwrap();
+    let holder = hold_load_lock(&app.db, SPACK_SAMPLE_VERSION).await;
 
     let first_worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
     let second_worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
@@ -406,25 +390,9 @@ async fn a_job_of_a_killed_worker_is_finished_by_another() {
     let app = TestApp::spawn(false).await;
     let (_dir, server) = spack_server().await;
     let url = format!("{}/repology.json", server.base_url);
-    let spec = JobSpec::Load(softcat_shared::loader::LoadRequest {
-        source: softcat_shared::catalog::CatalogKind::Spack,
-        catalog_name: "Spack".into(),
-        catalog_version: Some(SPACK_SAMPLE_VERSION.into()),
-        url: url.clone(),
-        include_extensions: false,
-        update_existing: true,
-        dry_run: false,
-    });
+    let spec = spack_load(url.clone());
     // The lock holds the first worker mid-load, inside its transaction.
-    let holder = app.db.conn.begin().await.unwrap();
-    holder
-        .execute_raw(Statement::from_sql_and_values(
-            holder.get_database_backend(),
-            "SELECT pg_advisory_xact_lock($1)",
-            [catalog_lock_id(&CatalogKey::new("Spack", SPACK_SAMPLE_VERSION)).into()],
-        ))
-        .await
-        .unwrap();
+    let holder = hold_load_lock(&app.db, SPACK_SAMPLE_VERSION).await;
     let doomed = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
     let queue = app.queue.client();
     let job = jobs::enqueue(&app.db.conn, &queue, &spec, "test", None, 3)
@@ -589,16 +557,152 @@ async fn workers_carry_on_after_redis_restarts() {
     redis.wait().unwrap();
 }
 
+/// Holds a catalog's load lock in an open transaction, as a long load
+/// would: a load of that catalog waits inside its own transaction.
+async fn hold_load_lock(db: &TestDb, version: &str) -> sea_orm::DatabaseTransaction {
+    let holder = db.conn.begin().await.unwrap();
+    holder
+        .execute_raw(Statement::from_sql_and_values(
+            holder.get_database_backend(),
+            "SELECT pg_advisory_xact_lock($1)",
+            [catalog_lock_id(&CatalogKey::new("Spack", version)).into()],
+        ))
+        .await
+        .unwrap();
+    holder
+}
+
+fn spack_load(url: String) -> JobSpec {
+    JobSpec::Load(softcat_shared::loader::LoadRequest {
+        source: softcat_shared::catalog::CatalogKind::Spack,
+        catalog_name: "Spack".into(),
+        catalog_version: Some(SPACK_SAMPLE_VERSION.into()),
+        url,
+        include_extensions: false,
+        update_existing: true,
+        dry_run: false,
+    })
+}
+
 #[tokio::test]
-async fn sigterm_lets_the_worker_stop_cleanly() {
+async fn sigterm_lets_a_running_job_finish_within_the_grace_period() {
     let db = TestDb::new().await;
     let queue = TestQueue::new();
+    let (_dir, server) = spack_server().await;
+    let holder = hold_load_lock(&db, SPACK_SAMPLE_VERSION).await;
     let mut worker = RoleProcess::spawn("worker", &db, &queue, &[]);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spec = spack_load(format!("{}/repology.json", server.base_url));
+    let job = jobs::enqueue(&db.conn, &queue.client(), &spec, "test", None, 3)
+        .await
+        .unwrap();
+    let running = |job: &jobs::JobRecord| job.state == "running";
+    wait_for_job(
+        &db,
+        job.job.id,
+        Duration::from_secs(30),
+        &[&worker],
+        running,
+    )
+    .await;
+
     worker.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    holder.rollback().await.unwrap();
     let status = worker.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "{status:?}\n{}", worker.log_text());
     assert!(worker.log_text().contains("worker stopped"));
+    let job = jobs::get(&db.conn, job.job.id).await.unwrap();
+    assert_eq!(job.state, "succeeded", "{job:#?}");
+}
+
+#[tokio::test]
+async fn sigterm_hands_back_a_job_that_outlasts_the_grace_period() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let (_dir, server) = spack_server().await;
+    let holder = hold_load_lock(&db, SPACK_SAMPLE_VERSION).await;
+    let mut stopping = RoleProcess::spawn(
+        "worker",
+        &db,
+        &queue,
+        &[("SOFTCAT_JOBS__SHUTDOWN_GRACE_SECS", "1")],
+    );
+    let spec = spack_load(format!("{}/repology.json", server.base_url));
+    let job = jobs::enqueue(&db.conn, &queue.client(), &spec, "test", None, 3)
+        .await
+        .unwrap();
+    let running = |job: &jobs::JobRecord| job.state == "running";
+    wait_for_job(
+        &db,
+        job.job.id,
+        Duration::from_secs(30),
+        &[&stopping],
+        running,
+    )
+    .await;
+
+    stopping.signal("TERM");
+    let status = stopping.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}\n{}", stopping.log_text());
+    let handed_back = jobs::get(&db.conn, job.job.id).await.unwrap();
+    assert_eq!(handed_back.state, "queued", "{handed_back:#?}");
+    assert_eq!(
+        handed_back.attempts, 0,
+        "an interrupted attempt is not counted"
+    );
+    assert_eq!(db.count("SELECT count(*) FROM software_catalogs").await, 0);
+
+    holder.rollback().await.unwrap();
+    let successor = RoleProcess::spawn("worker", &db, &queue, &[]);
+    let job = wait_for_job(
+        &db,
+        job.job.id,
+        Duration::from_secs(30),
+        &[&successor],
+        ended,
+    )
+    .await;
+    assert_eq!(job.state, "succeeded", "{job:#?}");
+    assert_eq!(job.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_job_whose_queue_message_was_lost_is_queued_again() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let (_dir, server) = spack_server().await;
+    let spec = spack_load(format!("{}/repology.json", server.base_url));
+    let client = queue.client();
+    let job = jobs::enqueue(&db.conn, &client, &spec, "test", None, 3)
+        .await
+        .unwrap();
+    // Redis restarts without persistence: the message is gone.
+    drop(TestQueue {
+        redis_url: queue.redis_url.clone(),
+        name: queue.name.clone(),
+    });
+    let stale = Duration::from_secs(600);
+    let limit = Duration::from_secs(3600);
+    let fresh = jobs::redeliver_stranded(&db.conn, &client, stale, limit)
+        .await
+        .unwrap();
+    assert!(fresh.is_empty(), "a job queued a moment ago is left alone");
+    db.conn
+        .execute_unprepared("UPDATE jobs SET modified = now() - interval '11 minutes'")
+        .await
+        .unwrap();
+    let again = jobs::redeliver_stranded(&db.conn, &client, stale, limit)
+        .await
+        .unwrap();
+    assert_eq!(again, vec![job.job.id]);
+    let once = jobs::redeliver_stranded(&db.conn, &client, stale, limit)
+        .await
+        .unwrap();
+    assert!(once.is_empty(), "put back once per period");
+
+    let worker = RoleProcess::spawn("worker", &db, &queue, &[]);
+    let job = wait_for_job(&db, job.job.id, Duration::from_secs(30), &[&worker], ended).await;
+    assert_eq!(job.state, "succeeded");
 }
 
 #[tokio::test]
@@ -643,6 +747,50 @@ async fn two_scheduler_replicas_enqueue_one_refresh_per_tick() {
             .count("SELECT count(*) FROM jobs WHERE kind = 'refresh' AND state <> 'succeeded'")
             .await,
         0
+    );
+}
+
+#[tokio::test]
+async fn a_tick_is_handled_by_one_replica_only() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let config = test_config(&db, &queue);
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO settings (key, value) VALUES ('SOFTWARE_CATALOG_CLEANUP_ENABLED', 'true')",
+        )
+        .await
+        .unwrap();
+    let client = queue.client();
+    let tick = chrono::Utc::now();
+    let (first, second) = tokio::join!(
+        softcat_shared::schedule::on_tick(&db.conn, &config, &client, tick, "replica-a"),
+        softcat_shared::schedule::on_tick(&db.conn, &config, &client, tick, "replica-b"),
+    );
+    let outcomes = [first.unwrap(), second.unwrap()];
+    let enqueued: Vec<_> = outcomes
+        .iter()
+        .filter(|outcome| {
+            matches!(
+                outcome,
+                TickOutcome::Enqueued {
+                    cleanup: Some(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(enqueued.len(), 1, "{outcomes:?}");
+    assert!(outcomes.contains(&TickOutcome::TakenElsewhere));
+    assert_eq!(
+        db.count("SELECT count(*) FROM jobs WHERE kind = 'refresh'")
+            .await,
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM jobs WHERE kind = 'cleanup'")
+            .await,
+        1
     );
 }
 

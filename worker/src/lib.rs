@@ -6,7 +6,8 @@
 
 pub mod queue;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
@@ -15,6 +16,7 @@ use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::jobs::{self, Disposition, JobContext, JobMessage};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 pub use queue::{JobStorage, RedisError, RedisQueue};
 
@@ -28,6 +30,38 @@ pub enum WorkerError {
 
 /// Longest wait between two attempts to start again after the queue failed.
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+/// How often a worker looks for jobs whose queue message was lost.
+const REDELIVERY_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a queued job may wait past its due time before its message is
+/// presumed lost and queued again.
+const STRANDED_AFTER: Duration = Duration::from_secs(600);
+
+/// The jobs this process has started and not finished. A job whose future
+/// was dropped (the shutdown grace ran out) stays in the set, so that it
+/// can be handed back.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<HashSet<Uuid>>>);
+
+impl InFlight {
+    fn start(&self, id: Uuid) {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(id);
+        }
+    }
+
+    fn end(&self, id: Uuid) {
+        if let Ok(mut set) = self.0.lock() {
+            set.remove(&id);
+        }
+    }
+
+    fn take(&self) -> Vec<Uuid> {
+        self.0
+            .lock()
+            .map(|mut set| set.drain().collect())
+            .unwrap_or_default()
+    }
+}
 
 /// A process-wide unique worker name: host, process id and a random suffix,
 /// because apalis-redis refuses a name that a live worker holds and a
@@ -61,12 +95,24 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let redelivery = tokio::spawn(redeliver_stranded_jobs(config.clone(), db.clone()));
+    let result = run_until_stopped(&config, &db, &fetcher, stop_rx).await;
+    redelivery.abort();
+    result
+}
+
+async fn run_until_stopped(
+    config: &Arc<Config>,
+    db: &DatabaseConnection,
+    fetcher: &Fetcher,
+    stop_rx: watch::Receiver<bool>,
+) -> Result<(), WorkerError> {
     let mut delay = Duration::from_secs(1);
     loop {
         if *stop_rx.borrow() {
             return Ok(());
         }
-        match run_once(&config, &db, &fetcher, stop_rx.clone()).await {
+        match run_once(config, db, fetcher, stop_rx.clone()).await {
             Ok(()) if *stop_rx.borrow() => return Ok(()),
             Ok(()) => tracing::warn!("the worker stopped by itself; starting again"),
             Err(error) => {
@@ -102,11 +148,15 @@ async fn run_once(
     };
     tracing::info!(worker = %name, queue = %config.jobs.queue, concurrency = config.jobs.concurrency, "worker started");
     let concurrency = config.jobs.concurrency;
+    let in_flight = InFlight::default();
+    let worker_name = name.clone();
+    let tracked = in_flight.clone();
     let monitor = Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(name.clone())
                 .backend(storage.clone())
                 .data(context.clone())
+                .data(tracked.clone())
                 .catch_panic()
                 .concurrency(concurrency)
                 .build(handle)
@@ -119,14 +169,50 @@ async fn run_once(
             Ok(())
         })
         .await?;
+    for id in in_flight.take() {
+        match jobs::hand_back(db, id, &worker_name).await {
+            Ok(true) => {
+                tracing::warn!(job_id = %id, "job handed back: it did not end within the grace period")
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(job_id = %id, %error, "could not hand the job back; the queue will redeliver it")
+            }
+        }
+    }
     Ok(())
+}
+
+/// Every [`REDELIVERY_INTERVAL`], queues again the jobs whose message was
+/// lost. Any worker may do it; each stranded job is taken by one of them.
+async fn redeliver_stranded_jobs(config: Arc<Config>, db: DatabaseConnection) {
+    let Ok(queue) = RedisQueue::new(&config.redis_url, &config.jobs) else {
+        return;
+    };
+    let attempt_limit = Duration::from_secs(config.jobs.timeout_secs) + REDELIVERY_INTERVAL;
+    let mut ticks = tokio::time::interval(REDELIVERY_INTERVAL);
+    loop {
+        ticks.tick().await;
+        if let Err(error) =
+            jobs::redeliver_stranded(&db, &queue, STRANDED_AFTER, attempt_limit).await
+        {
+            tracing::warn!(%error, "could not look for stranded jobs");
+        }
+    }
 }
 
 /// The apalis handler: runs one delivered job. A job that failed for good
 /// is aborted, which puts it in the queue's dead set; a job whose record
 /// cannot be reached is returned as an error for the queue to retry later.
-async fn handle(message: JobMessage, context: Data<JobContext>) -> Result<(), BoxDynError> {
-    match jobs::process(&context, message).await {
+async fn handle(
+    message: JobMessage,
+    context: Data<JobContext>,
+    in_flight: Data<InFlight>,
+) -> Result<(), BoxDynError> {
+    in_flight.start(message.job_id);
+    let outcome = jobs::process(&context, message).await;
+    in_flight.end(message.job_id);
+    match outcome {
         Ok(Disposition::Done) => Ok(()),
         Ok(Disposition::Failed(error)) => Err(AbortError::new(error).into()),
         Err(error) => {

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use crate::loader::LoadRequest;
 
 pub use records::{
-    Enqueued, JobError, JobFilter, JobRecord, cancel, enqueue, get, list, state_counts,
+    Enqueued, JobError, JobFilter, JobRecord, cancel, enqueue, get, hand_back, list,
+    redeliver_stranded, state_counts,
 };
 pub use run::{Disposition, JobContext, process};
 

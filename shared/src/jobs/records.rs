@@ -336,6 +336,69 @@ pub(crate) async fn requeue(
     Ok(result.rows_affected() > 0)
 }
 
+/// Gives a running job back to the queue state when its worker stops before
+/// it ended (shutdown after the grace period). The interrupted attempt is
+/// not counted. `false` when the job is no longer this worker's.
+pub async fn hand_back(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<bool, DbErr> {
+    let result = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE jobs AS j SET state = 'queued', attempts = greatest(j.attempts - 1, 0), \
+             error = 'handed back: the worker stopped before the job ended', progress = NULL, \
+             modified = now() \
+             WHERE j.id = $1 AND j.state = 'running' AND j.worker = $2 AND NOT EXISTS ( \
+                SELECT 1 FROM jobs d WHERE d.dedupe_key = j.dedupe_key AND d.state = 'queued')",
+            [id.into(), worker.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Puts jobs back on the queue whose message may have been lost (Redis
+/// restarted without persistence, or a process died between recording a
+/// job and queueing it): queued jobs due for `stale` without starting, and
+/// running jobs silent for longer than an attempt may last. A message
+/// delivered twice is harmless: the second finds the job ended or running.
+/// Returns the ids put back.
+pub async fn redeliver_stranded(
+    db: &impl ConnectionTrait,
+    queue: &dyn JobQueue,
+    stale: std::time::Duration,
+    attempt_limit: std::time::Duration,
+) -> Result<Vec<Uuid>, JobError> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE jobs SET modified = now() WHERE id IN ( \
+                SELECT id FROM jobs WHERE \
+                  (state = 'queued' AND greatest(modified, coalesce(run_after, modified)) \
+                     < now() - make_interval(secs => $1)) \
+                  OR (state = 'running' AND modified < now() - make_interval(secs => $2)) \
+                ORDER BY created LIMIT 1000 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+            [
+                stale.as_secs_f64().into(),
+                attempt_limit.as_secs_f64().into(),
+            ],
+        ))
+        .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get("", "id")?;
+        queue
+            .push(JobMessage { job_id: id }, std::time::Duration::ZERO)
+            .await?;
+        ids.push(id);
+    }
+    if !ids.is_empty() {
+        tracing::warn!(
+            count = ids.len(),
+            "re-queued jobs whose queue message may have been lost"
+        );
+    }
+    Ok(ids)
+}
+
 /// Records the phase of a running job.
 pub(crate) async fn record_progress(
     db: &impl ConnectionTrait,

@@ -52,6 +52,8 @@ pub enum EnqueueCommand {
     Refresh,
     /// Remove superseded catalog versions and job records past retention.
     Cleanup,
+    /// A job that does nothing, to prove the queue and workers end to end.
+    Probe,
 }
 
 /// `softcat users …`.

@@ -26,6 +26,9 @@ pub async fn run(config: &Config, command: EnqueueCommand) -> anyhow::Result<()>
         }
         EnqueueCommand::Refresh => JobSpec::Refresh,
         EnqueueCommand::Cleanup => JobSpec::Cleanup,
+        EnqueueCommand::Probe => JobSpec::Probe {
+            label: format!("cli-{}", std::process::id()),
+        },
     };
     let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
     let enqueued = jobs::enqueue(

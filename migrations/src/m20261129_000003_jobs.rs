@@ -11,7 +11,7 @@ pub struct Migration;
 const UP: &str = r#"
 CREATE TABLE jobs (
     id           UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    kind         TEXT NOT NULL CHECK (kind IN ('load', 'refresh', 'cleanup')),
+    kind         TEXT NOT NULL CHECK (kind IN ('load', 'refresh', 'cleanup', 'probe')),
     parameters   JSONB NOT NULL DEFAULT '{}',
     -- The catalog a load job brings in line ("EESSI", "Spack"), for filters.
     catalog      TEXT,

@@ -27,7 +27,7 @@ pub struct Job {
     pub url: String,
     /// Identity.
     pub id: Uuid,
-    /// `load`, `refresh` or `cleanup`.
+    /// `load`, `refresh`, `cleanup` or `probe`.
     pub kind: String,
     /// Every parameter the job runs with, defaults filled in.
     pub parameters: serde_json::Value,
@@ -67,8 +67,9 @@ pub struct Job {
 /// What to enqueue.
 #[derive(Debug, Object)]
 pub struct JobCreate {
-    /// `load`, `refresh` or `cleanup`.
-    #[oai(validator(pattern = "^(load|refresh|cleanup)$"))]
+    /// `load`, `refresh`, `cleanup` or `probe` (does nothing; proves the
+    /// queue and workers end to end).
+    #[oai(validator(pattern = "^(load|refresh|cleanup|probe)$"))]
     pub kind: String,
     /// Load only: `eessi` or `spack`.
     pub source: Option<String>,
@@ -173,6 +174,11 @@ impl JobsApi {
         match body.kind.as_str() {
             "refresh" => return Ok(JobSpec::Refresh),
             "cleanup" => return Ok(JobSpec::Cleanup),
+            "probe" => {
+                return Ok(JobSpec::Probe {
+                    label: Uuid::new_v4().to_string(),
+                });
+            }
             _ => {}
         }
         let source = match body.source.as_deref() {
@@ -227,7 +233,7 @@ impl JobsApi {
         &self,
         caller: Caller,
         request: &Request,
-        /// `load`, `refresh` or `cleanup`.
+        /// `load`, `refresh`, `cleanup` or `probe`.
         #[oai(example = "examples::job_kind")]
         kind: Query<Option<String>>,
         /// `queued`, `running`, `succeeded`, `unchanged`, `failed` or `cancelled`.

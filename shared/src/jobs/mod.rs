@@ -31,6 +31,13 @@ pub enum JobSpec {
     Refresh,
     /// Remove superseded catalog versions and old job records.
     Cleanup,
+    /// Do nothing: proves the queue and the workers end to end (monitoring
+    /// canaries, the queue benchmark). Probes with different labels are
+    /// different work.
+    Probe {
+        /// Tells probes apart.
+        label: String,
+    },
 }
 
 impl JobSpec {
@@ -40,6 +47,7 @@ impl JobSpec {
             Self::Load(_) => "load",
             Self::Refresh => "refresh",
             Self::Cleanup => "cleanup",
+            Self::Probe { .. } => "probe",
         }
     }
 
@@ -47,7 +55,7 @@ impl JobSpec {
     pub fn catalog(&self) -> Option<&str> {
         match self {
             Self::Load(request) => Some(&request.catalog_name),
-            Self::Refresh | Self::Cleanup => None,
+            Self::Refresh | Self::Cleanup | Self::Probe { .. } => None,
         }
     }
 
@@ -64,6 +72,7 @@ impl JobSpec {
                 request.catalog_version.as_deref().unwrap_or(""),
                 if request.dry_run { "dry-run" } else { "" }
             ),
+            Self::Probe { label } => format!("probe\u{1f}{label}"),
             Self::Refresh | Self::Cleanup => self.kind().to_owned(),
         }
     }
@@ -80,7 +89,7 @@ pub const JOB_STATES: [&str; 6] = [
 ];
 
 /// The job kinds.
-pub const JOB_KINDS: [&str; 3] = ["load", "refresh", "cleanup"];
+pub const JOB_KINDS: [&str; 4] = ["load", "refresh", "cleanup", "probe"];
 
 /// What the queue carries: the id of a job record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

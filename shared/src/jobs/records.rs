@@ -16,7 +16,7 @@ use crate::sql::{Conditions, statement};
 pub struct JobRecord {
     /// The job's id, also its public identity.
     pub id: Uuid,
-    /// `load`, `refresh` or `cleanup`.
+    /// `load`, `refresh`, `cleanup` or `probe`.
     pub kind: String,
     /// The job's parameters (a [`JobSpec`] as JSON).
     pub parameters: Value,

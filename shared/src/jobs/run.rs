@@ -205,6 +205,7 @@ async fn execute(
             }
             Ok(("succeeded", Value::Object(result)))
         }
+        JobSpec::Probe { .. } => Ok(("succeeded", Value::Null)),
         JobSpec::Cleanup => {
             let settings = CatalogSettings::read(db, &context.config)
                 .await

@@ -34,6 +34,15 @@ pub enum Command {
     /// Put a job on the queue for the workers and print its id.
     #[command(subcommand)]
     Enqueue(EnqueueCommand),
+    /// Follow and retry jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Show the stored catalogs.
+    #[command(subcommand)]
+    Catalogs(CatalogsCommand),
+    /// Read and change the runtime settings of catalog updates.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
     /// Manage API users.
     #[command(subcommand)]
     Users(UsersCommand),
@@ -54,6 +63,76 @@ pub enum EnqueueCommand {
     Cleanup,
     /// A job that does nothing, to prove the queue and workers end to end.
     Probe,
+}
+
+/// `softcat jobs …`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// The newest jobs, with filters.
+    List {
+        /// `load`, `refresh`, `cleanup` or `probe`.
+        #[arg(long)]
+        kind: Option<String>,
+        /// `queued`, `running`, `succeeded`, `unchanged`, `failed` or `cancelled`.
+        #[arg(long)]
+        state: Option<String>,
+        /// Catalog name of a load.
+        #[arg(long)]
+        catalog: Option<String>,
+        /// Jobs shown (at most 300).
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job with its parameters and result.
+    Show {
+        /// The job's id.
+        #[arg(value_parser = crate::ops::job_id)]
+        id: uuid::Uuid,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a failed or cancelled job's work again, as a new job.
+    Retry {
+        /// The job's id.
+        #[arg(value_parser = crate::ops::job_id)]
+        id: uuid::Uuid,
+    },
+}
+
+/// `softcat catalogs …`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogsCommand {
+    /// Every catalog with its package count.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `softcat settings …`.
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Show the effective settings.
+    Get {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change settings: `KEY=VALUE …` (VALUE is JSON where it parses, text
+    /// otherwise; `null` resets a key).
+    Set {
+        /// `SOFTWARE_CATALOG_RETENTION_DAYS=30` …
+        #[arg(required = true)]
+        assignments: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `softcat users …`.

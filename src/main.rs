@@ -5,6 +5,7 @@ mod cli;
 mod enqueue;
 mod load;
 mod logging;
+mod ops;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -53,6 +54,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker => run_worker(config).await,
         Command::Scheduler => run_scheduler(config).await,
         Command::Enqueue(command) => enqueue::run(&config, command).await,
+        Command::Jobs(command) => ops::jobs(&config, command).await,
+        Command::Catalogs(command) => ops::catalogs(&config, command).await,
+        Command::Settings(command) => ops::settings(&config, command).await,
         Command::Users(UsersCommand::Create { username, staff }) => {
             let connection = db::connect(&config.database_url).await?;
             let user = accounts::create_user(&connection, &username, staff).await?;

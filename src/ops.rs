@@ -1,0 +1,305 @@
+//! Operator commands over a running installation: `softcat jobs …`,
+//! `softcat catalogs list`, `softcat settings …`. Human tables by default,
+//! `--json` for scripts.
+
+use anyhow::{Context, bail};
+use sea_orm::DatabaseConnection;
+use serde_json::{Map, Value, json};
+use softcat_shared::browse::catalogs::{self, CatalogFilter};
+use softcat_shared::browse::{MAX_PAGE_SIZE, Page};
+use softcat_shared::config::Config;
+use softcat_shared::db;
+use softcat_shared::jobs::{self, JobFilter, JobRecord};
+use softcat_shared::settings::CatalogSettings;
+use softcat_worker::RedisQueue;
+use uuid::Uuid;
+
+use crate::cli::{CatalogsCommand, JobsCommand, SettingsCommand};
+use crate::load::ensure_schema;
+
+async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let database = db::connect(&config.database_url)
+        .await
+        .context("connecting to the database")?;
+    ensure_schema(&database).await?;
+    Ok(database)
+}
+
+/// `softcat jobs list|show|retry`.
+pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
+    let database = connect(config).await?;
+    match command {
+        JobsCommand::List {
+            kind,
+            state,
+            catalog,
+            limit,
+            json,
+        } => {
+            let filter = JobFilter {
+                kind,
+                state,
+                catalog,
+                parent_id: None,
+            };
+            let page = Page::new(Some(1), Some(limit.clamp(1, MAX_PAGE_SIZE)))?;
+            let listing = jobs::list(&database, &filter, page).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listing.rows)?);
+                return Ok(());
+            }
+            let rows = listing.rows.iter().map(|job| {
+                vec![
+                    job.id.to_string(),
+                    job.kind.clone(),
+                    job.catalog.clone().unwrap_or_default(),
+                    job.state.clone(),
+                    format!("{}/{}", job.attempts, job.max_attempts),
+                    job.created.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    outcome(job),
+                ]
+            });
+            print!(
+                "{}",
+                table(
+                    &[
+                        "id", "kind", "catalog", "state", "attempts", "created", "outcome"
+                    ],
+                    rows
+                )
+            );
+            println!("{} of {} jobs", listing.rows.len(), listing.count);
+            Ok(())
+        }
+        JobsCommand::Show { id, json } => {
+            let job = jobs::get(&database, id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&job)?);
+            } else {
+                print!("{}", describe(&job)?);
+            }
+            Ok(())
+        }
+        JobsCommand::Retry { id } => {
+            let job = jobs::get(&database, id).await?;
+            if !matches!(job.state.as_str(), "failed" | "cancelled") {
+                bail!(
+                    "job {id} is {}; only failed or cancelled jobs are retried",
+                    job.state
+                );
+            }
+            let spec = job
+                .spec()
+                .with_context(|| format!("job {id} has unreadable parameters"))?;
+            let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
+            let enqueued = jobs::enqueue(
+                &database,
+                &queue,
+                &spec,
+                &format!("retry:{id}"),
+                job.parent_id,
+                config.jobs.max_attempts,
+            )
+            .await?;
+            if enqueued.duplicate {
+                println!("the same work is already queued as job {}", enqueued.job.id);
+            } else {
+                println!(
+                    "queued {} job {} (retry of {id})",
+                    enqueued.job.kind, enqueued.job.id
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The short outcome of a job: its error, or a load's counts.
+fn outcome(job: &JobRecord) -> String {
+    if let Some(error) = &job.error
+        && job.state == "failed"
+    {
+        return error.chars().take(60).collect();
+    }
+    let Some(result) = &job.result else {
+        return String::new();
+    };
+    match job.kind.as_str() {
+        "load" => {
+            let level = |name: &str| {
+                let counts = &result[name];
+                format!(
+                    "{name} +{} ~{} -{}",
+                    counts["created"], counts["updated"], counts["deleted"]
+                )
+            };
+            format!(
+                "{}, {}, {}",
+                level("packages"),
+                level("versions"),
+                level("targets")
+            )
+        }
+        "cleanup" => format!(
+            "{} catalogs, {} jobs removed",
+            result["catalogs_removed"].as_array().map_or(0, Vec::len),
+            result["jobs_removed"]
+        ),
+        _ => String::new(),
+    }
+}
+
+fn describe(job: &JobRecord) -> anyhow::Result<String> {
+    let time = |value: Option<chrono::DateTime<chrono::FixedOffset>>| {
+        value.map_or_else(|| "-".to_owned(), |time| time.to_rfc3339())
+    };
+    let mut out = String::new();
+    let fields = [
+        ("id", job.id.to_string()),
+        ("kind", job.kind.clone()),
+        ("catalog", job.catalog.clone().unwrap_or_else(|| "-".into())),
+        ("state", job.state.clone()),
+        (
+            "attempts",
+            format!("{} of {}", job.attempts, job.max_attempts),
+        ),
+        ("worker", job.worker.clone().unwrap_or_else(|| "-".into())),
+        ("requested by", job.requested_by.clone()),
+        ("created", job.created.to_rfc3339()),
+        ("started", time(job.started)),
+        ("finished", time(job.finished)),
+        ("error", job.error.clone().unwrap_or_else(|| "-".into())),
+    ];
+    for (label, value) in fields {
+        out.push_str(&format!("{label:<13} {value}\n"));
+    }
+    out.push_str(&format!(
+        "parameters    {}\n",
+        serde_json::to_string(&job.parameters)?
+    ));
+    if let Some(result) = &job.result {
+        out.push_str(&format!(
+            "result        {}\n",
+            serde_json::to_string_pretty(result)?
+        ));
+    }
+    Ok(out)
+}
+
+/// `softcat catalogs list`.
+pub async fn catalogs(config: &Config, command: CatalogsCommand) -> anyhow::Result<()> {
+    let CatalogsCommand::List { json } = command;
+    let database = connect(config).await?;
+    let mut rows = Vec::new();
+    for number in 1.. {
+        let page = Page::new(Some(number), Some(MAX_PAGE_SIZE))?;
+        let listing = catalogs::list_catalogs(&database, &CatalogFilter::default(), page).await?;
+        let more = page.has_next(listing.count);
+        rows.extend(listing.rows);
+        if !more {
+            break;
+        }
+    }
+    if json {
+        let objects: Vec<Value> = rows
+            .iter()
+            .map(|row| {
+                json!({
+                    "uuid": row.uuid, "name": row.name, "version": row.version,
+                    "catalog_type": row.catalog_type, "package_count": row.package_count,
+                    "source_url": row.source_url, "modified": row.modified,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&objects)?);
+        return Ok(());
+    }
+    let lines = rows.iter().map(|row| {
+        vec![
+            row.name.clone(),
+            row.version.clone(),
+            row.catalog_type.clone(),
+            row.package_count.to_string(),
+            row.modified.format("%Y-%m-%d %H:%M").to_string(),
+            row.uuid.to_string(),
+        ]
+    });
+    print!(
+        "{}",
+        table(
+            &["name", "version", "type", "packages", "modified", "uuid"],
+            lines
+        )
+    );
+    Ok(())
+}
+
+/// `softcat settings get|set`.
+pub async fn settings(config: &Config, command: SettingsCommand) -> anyhow::Result<()> {
+    let database = connect(config).await?;
+    let (settings, json) = match command {
+        SettingsCommand::Get { json } => (CatalogSettings::read(&database, config).await?, json),
+        SettingsCommand::Set { assignments, json } => {
+            let mut changes = Map::new();
+            for assignment in assignments {
+                let Some((key, value)) = assignment.split_once('=') else {
+                    bail!("{assignment:?}: expected KEY=VALUE");
+                };
+                // JSON where it parses (true, 30, null), a string otherwise.
+                let value =
+                    serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+                changes.insert(key.trim().to_owned(), value);
+            }
+            let settings = CatalogSettings::update(&database, config, &changes).await?;
+            (settings, json)
+        }
+    };
+    let map = settings.to_map();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&map)?);
+    } else {
+        let width = map.keys().map(String::len).max().unwrap_or(0);
+        for (key, value) in &map {
+            println!("{key:<width$}  {value}");
+        }
+    }
+    Ok(())
+}
+
+/// A plain text table: a header, a rule, and left-aligned columns.
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    out.push_str(&line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    ));
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Parses a job id argument.
+pub fn job_id(text: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(text).map_err(|_| format!("{text:?} is not a job id (a UUID)"))
+}

@@ -32,6 +32,12 @@ async fn spack_server() -> (TempDir, FileServer) {
     (dir, server)
 }
 
+/// A free local address for a listener.
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
 /// Every catalog → package → version → target path, without the row
 /// identities, which differ between databases.
 async fn catalog_content(db: &TestDb) -> String {
@@ -84,10 +90,65 @@ async fn a_load_enqueued_over_http_is_run_by_a_worker_process() {
             .ends_with(&format!("/api/admin/jobs/{id}/"))
     );
 
-    let worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let metrics_address = free_address();
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__METRICS_LISTEN", &metrics_address)],
+    );
     let job = wait_for_job(&app.db, id, Duration::from_secs(60), &[&worker], ended).await;
     assert_eq!(job.state, "succeeded", "{job:#?}");
     assert_eq!(job.attempts, 1);
+
+    // The worker's metrics name the job and the rows it wrote.
+    let metrics = reqwest::get(format!("http://{metrics_address}/metrics"))
+        .await
+        .expect("worker metrics")
+        .bytes()
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    let rows_written = job.result.as_ref().map(|r| {
+        ["packages", "versions", "targets"]
+            .iter()
+            .map(|level| {
+                let counts = &r[level];
+                counts["created"].as_u64().unwrap()
+                    + counts["updated"].as_u64().unwrap()
+                    + counts["deleted"].as_u64().unwrap()
+            })
+            .sum::<u64>()
+    });
+    for line in [
+        "softcat_jobs_finished_total{kind=\"load\",state=\"succeeded\"} 1".to_owned(),
+        "softcat_jobs{kind=\"load\",state=\"succeeded\"} 1".to_owned(),
+        "softcat_queue_depth 0".to_owned(),
+        format!(
+            "softcat_catalog_rows_written_total{{catalog=\"Spack\"}} {}",
+            rows_written.unwrap()
+        ),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("softcat_job_duration_seconds_bucket{kind=\"load\",state=\"succeeded\"")
+    );
+    // The API's: requests by route and status, with latency histograms.
+    let api_metrics = app.get("/metrics", None).await;
+    assert_eq!(api_metrics.status, StatusCode::OK);
+    let text = api_metrics.body.as_str().expect("text").to_owned();
+    assert!(
+        text.contains(
+            "softcat_http_requests_total{method=\"POST\",route=\"/api/admin/jobs\",status=\"202\"}"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("softcat_http_request_duration_seconds_bucket{"));
+    assert!(text.contains("softcat_jobs{kind=\"load\",state=\"succeeded\"}"));
     assert!(job.worker.as_deref().unwrap().starts_with("worker-"));
     let result = job.result.expect("statistics");
     assert_eq!(result["outcome"], "created");

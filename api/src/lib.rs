@@ -75,6 +75,7 @@ fn service(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
 pub fn app(state: AppState) -> impl Endpoint {
     let service = service(&state);
     Route::new()
+        .at("/metrics", poem::get(metrics))
         .at("/api/openapi.json", service.spec_endpoint())
         .at("/api/openapi.yaml", service.spec_endpoint_yaml())
         .nest("/api/docs", service.swagger_ui())
@@ -93,14 +94,28 @@ async fn log_request<E: Endpoint>(endpoint: E, request: Request) -> poem::Result
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = endpoint.call(request).await?.into_response();
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
     tracing::info!(
         %method,
         path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1e3,
         "request"
     );
+    softcat_shared::metrics::http_request(
+        method.as_str(),
+        &softcat_shared::metrics::route_of(&path),
+        status,
+        elapsed,
+    );
     Ok(response)
+}
+
+/// `GET /metrics`: the process's metrics in Prometheus' text format.
+#[poem::handler]
+async fn metrics(state: poem::web::Data<&AppState>) -> String {
+    softcat_shared::metrics::render(&state.db, state.queue.as_ref()).await
 }
 
 /// Why the API could not start.
@@ -133,6 +148,7 @@ impl ApiServer {
         db: DatabaseConnection,
         queue: Arc<dyn JobQueue>,
     ) -> Result<Self, ServeError> {
+        softcat_shared::metrics::install();
         let api = &config.api;
         if let Some(url) = &api.public_url
             && !url::Url::parse(url).is_ok_and(|url| url.has_host())

@@ -77,6 +77,9 @@ pub struct JobsConfig {
     /// Whether refresh jobs bring existing catalogs in line (default of
     /// `SOFTWARE_CATALOG_UPDATE_EXISTING_PACKAGES`).
     pub update_existing_packages: bool,
+    /// Address a worker serves `GET /metrics` on (e.g. `0.0.0.0:9101`);
+    /// unset: no metrics endpoint.
+    pub metrics_listen: Option<String>,
 }
 
 /// When the scheduler enqueues the daily refresh (and the cleanup).
@@ -199,6 +202,7 @@ impl Default for Config {
                 missed_heartbeats: 10,
                 shutdown_grace_secs: 30,
                 update_existing_packages: true,
+                metrics_listen: None,
             },
             scheduler: SchedulerConfig {
                 refresh_cron: "0 0 3 * * *".into(),

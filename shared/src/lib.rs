@@ -13,6 +13,7 @@ pub mod entities;
 pub mod fetch;
 pub mod jobs;
 pub mod loader;
+pub mod metrics;
 pub mod schedule;
 pub mod settings;
 pub mod snapshot;

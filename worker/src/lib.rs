@@ -26,6 +26,17 @@ pub enum WorkerError {
     /// The fetcher could not be built from the configuration.
     #[error(transparent)]
     Fetch(#[from] softcat_shared::fetch::FetchError),
+    /// The Redis URL is unusable.
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    /// `jobs.metrics_listen` cannot be bound.
+    #[error("jobs.metrics_listen: cannot listen on {address}: {source}")]
+    MetricsListen {
+        /// The configured address.
+        address: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
 }
 
 /// Longest wait between two attempts to start again after the queue failed.
@@ -89,16 +100,61 @@ pub async fn run(
     db: DatabaseConnection,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
+    softcat_shared::metrics::install();
     let fetcher = Fetcher::new(&config.fetch)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let metrics = match &config.jobs.metrics_listen {
+        Some(address) => Some(serve_metrics(address, &config, db.clone()).await?),
+        None => None,
+    };
     let redelivery = tokio::spawn(redeliver_stranded_jobs(config.clone(), db.clone()));
     let result = run_until_stopped(&config, &db, &fetcher, stop_rx).await;
     redelivery.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     result
+}
+
+/// Serves `GET /metrics` on `address` in the background.
+async fn serve_metrics(
+    address: &str,
+    config: &Config,
+    db: DatabaseConnection,
+) -> Result<tokio::task::JoinHandle<()>, WorkerError> {
+    use poem::listener::{Listener, TcpListener};
+    use poem::{EndpointExt, Route, get, handler, web};
+
+    #[handler]
+    async fn metrics(
+        db: web::Data<&DatabaseConnection>,
+        queue: web::Data<&Arc<RedisQueue>>,
+    ) -> String {
+        softcat_shared::metrics::render(&db, queue.as_ref()).await
+    }
+
+    let queue = Arc::new(RedisQueue::new(&config.redis_url, &config.jobs)?);
+    let acceptor = TcpListener::bind(address.to_owned())
+        .into_acceptor()
+        .await
+        .map_err(|source| WorkerError::MetricsListen {
+            address: address.to_owned(),
+            source,
+        })?;
+    tracing::info!(address, "worker metrics at /metrics");
+    let app = Route::new()
+        .at("/metrics", get(metrics))
+        .data(db)
+        .data(queue);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = poem::Server::new_with_acceptor(acceptor).run(app).await {
+            tracing::warn!(%error, "the metrics endpoint stopped");
+        }
+    }))
 }
 
 async fn run_until_stopped(

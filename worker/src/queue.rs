@@ -98,4 +98,24 @@ impl JobQueue for RedisQueue {
         }
         .boxed()
     }
+
+    fn depth(&self) -> BoxFuture<'_, Result<u64, QueueError>> {
+        async move {
+            let mut storage = self
+                .storage()
+                .await
+                .map_err(|error| QueueError(error.to_string()))?;
+            let config = storage.get_config().clone();
+            let (due, scheduled): (u64, u64) = redis::pipe()
+                .cmd("LLEN")
+                .arg(config.active_jobs_list())
+                .cmd("ZCARD")
+                .arg(config.scheduled_jobs_set())
+                .query_async(storage.get_connection())
+                .await
+                .map_err(|error| QueueError(error.to_string()))?;
+            Ok(due + scheduled)
+        }
+        .boxed()
+    }
 }

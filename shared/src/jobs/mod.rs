@@ -108,4 +108,6 @@ pub struct QueueError(pub String);
 pub trait JobQueue: Send + Sync {
     /// Puts a message on the queue, to be delivered after `delay`.
     fn push(&self, message: JobMessage, delay: Duration) -> BoxFuture<'_, Result<(), QueueError>>;
+    /// Messages waiting: due now or scheduled for later (retries).
+    fn depth(&self) -> BoxFuture<'_, Result<u64, QueueError>>;
 }

@@ -86,6 +86,7 @@ pub async fn process(
             return Ok(Disposition::Failed(error));
         }
         tracing::info!(worker = %context.worker_name, "job started");
+        let started = std::time::Instant::now();
         let timeout = Duration::from_secs(context.config.jobs.timeout_secs);
         let outcome = match tokio::time::timeout(timeout, execute(context, &job)).await {
             Ok(outcome) => outcome,
@@ -94,10 +95,14 @@ pub async fn process(
         match outcome {
             Ok((state, result)) => {
                 records::finish(db, job.id, state, result, None).await?;
+                crate::metrics::job_ended(&job.kind, state, started.elapsed());
                 tracing::info!(state, "job ended");
                 Ok(Disposition::Done)
             }
-            Err(error) => retry_or_fail(context, &job, error.to_string()).await,
+            Err(error) => {
+                crate::metrics::job_ended(&job.kind, "attempt_failed", started.elapsed());
+                retry_or_fail(context, &job, error.to_string()).await
+            }
         }
     }
     .instrument(span)
@@ -170,6 +175,7 @@ async fn execute(
                 .run(db, &context.fetcher, &progress)
                 .await
                 .map_err(|e| failed(&e))?;
+            crate::metrics::rows_written(&request.catalog_name, report.rows_written());
             let state = match report.outcome {
                 LoadOutcome::Unchanged | LoadOutcome::LeftExisting => "unchanged",
                 LoadOutcome::Created | LoadOutcome::Updated | LoadOutcome::DryRun => "succeeded",

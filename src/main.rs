@@ -20,7 +20,10 @@ use cli::{Cli, Command, TokensCommand, UsersCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    if let Err(error) = logging::init() {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -508,7 +508,10 @@ async fn a_failing_job_is_retried_within_its_budget_then_failed_and_dead() {
         "worker",
         &app.db,
         &app.queue,
-        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "3")],
+        &[
+            ("SOFTCAT_JOBS__MAX_ATTEMPTS", "3"),
+            ("SOFTCAT_LOG_FORMAT", "json"),
+        ],
     );
     let answer = post(
         &app,
@@ -531,6 +534,22 @@ async fn a_failing_job_is_retried_within_its_budget_then_failed_and_dead() {
     assert!(waited >= chrono::Duration::seconds(3), "{waited}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.queue.set_size("dead"), 1);
+
+    // JSON logs, every line of the job carrying its id and catalog.
+    let log = worker.log_text();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let retries: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "attempt failed; retrying")
+        .collect();
+    assert_eq!(retries.len(), 2, "{log}");
+    for line in retries {
+        assert_eq!(line["span"]["job_id"], id.to_string());
+        assert_eq!(line["span"]["catalog"], "Spack");
+    }
 }
 
 #[tokio::test]

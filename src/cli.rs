@@ -31,6 +31,13 @@ pub enum Command {
     /// Enqueue the daily refresh and cleanup on a timetable
     /// (configuration: `scheduler.*`); replicas enqueue once per tick.
     Scheduler,
+    /// The API, a worker and the scheduler in one process (for a laptop or
+    /// a demo); applies the schema itself.
+    Standalone {
+        /// Load the bundled sample of real EESSI and Spack data first.
+        #[arg(long)]
+        load_sample: bool,
+    },
     /// Put a job on the queue for the workers and print its id.
     #[command(subcommand)]
     Enqueue(EnqueueCommand),

@@ -6,6 +6,7 @@ mod enqueue;
 mod load;
 mod logging;
 mod ops;
+mod standalone;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,6 +57,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api => serve_api(config).await,
         Command::Worker => run_worker(config).await,
         Command::Scheduler => run_scheduler(config).await,
+        Command::Standalone { load_sample } => {
+            standalone::run(config, load_sample, shutdown_signal()).await
+        }
         Command::Enqueue(command) => enqueue::run(&config, command).await,
         Command::Jobs(command) => ops::jobs(&config, command).await,
         Command::Catalogs(command) => ops::catalogs(&config, command).await,

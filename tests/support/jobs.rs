@@ -104,12 +104,14 @@ pub struct RoleProcess {
 }
 
 impl RoleProcess {
-    pub fn spawn(role: &str, db: &TestDb, queue: &TestQueue, env: &[(&str, &str)]) -> Self {
-        let log = std::env::temp_dir().join(format!("softcat-{role}-{}.log", Uuid::new_v4()));
+    /// Starts `softcat <command line>`, e.g. `worker` or
+    /// `standalone --load-sample`.
+    pub fn spawn(command_line: &str, db: &TestDb, queue: &TestQueue, env: &[(&str, &str)]) -> Self {
+        let log = std::env::temp_dir().join(format!("softcat-test-{}.log", Uuid::new_v4()));
         let file = std::fs::File::create(&log).expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_softcat"));
         command
-            .arg(role)
+            .args(command_line.split_whitespace())
             .env("DATABASE_URL", &db.url)
             .env("REDIS_URL", &queue.redis_url)
             .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")

@@ -1,0 +1,108 @@
+//! `softcat standalone`: the API, one worker and the scheduler in one
+//! process, over the configured Postgres and Redis, for a laptop or a demo.
+//! The same code as the separate roles; it applies the schema itself and can
+//! load the bundled sample of real EESSI and Spack data first.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use softcat_shared::catalog::CatalogKind;
+use softcat_shared::config::Config;
+use softcat_shared::db;
+use softcat_shared::fetch::Fetcher;
+use softcat_shared::loader::{LoadRequest, NoProgress};
+use softcat_worker::RedisQueue;
+use tokio::sync::watch;
+
+/// The bundled sample (see `samples/README.md`), embedded in the binary so
+/// that it loads wherever the binary runs.
+const SAMPLE_EESSI: &[u8] = include_bytes!("../samples/eessi/eessi_api_metadata_software.json");
+const SAMPLE_SPACK: &[u8] = include_bytes!("../samples/spack/repology.json");
+/// The EESSI stack version the sample's installations belong to.
+const SAMPLE_EESSI_VERSION: &str = "2023.06";
+
+/// Runs the three roles until SIGTERM or Ctrl-C.
+pub async fn run(
+    config: Config,
+    load_sample: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    db::ensure_database(&config.database_url).await?;
+    let database = db::connect(&config.database_url).await?;
+    db::migrate(&database)
+        .await
+        .context("applying migrations")?;
+    if load_sample {
+        self::load_sample(&config, &database).await?;
+    }
+    let config = Arc::new(config);
+    let queue = Arc::new(RedisQueue::new(&config.redis_url, &config.jobs)?);
+    softcat_scheduler::timetable(&config)?;
+    let server =
+        softcat_api::ApiServer::bind(config.clone(), database.clone(), queue.clone()).await?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    };
+    let (api, worker, scheduler) = tokio::join!(
+        server.run_until(stopped()),
+        softcat_worker::run(config.clone(), database.clone(), stopped()),
+        softcat_scheduler::run(config.clone(), database.clone(), queue, stopped()),
+    );
+    api?;
+    worker?;
+    scheduler?;
+    tracing::info!("standalone stopped");
+    Ok(())
+}
+
+/// Loads the bundled EESSI and Spack sample, bringing existing sample
+/// catalogs in line (so a second start changes nothing).
+async fn load_sample(
+    config: &Config,
+    database: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("softcat-sample-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = async {
+        std::fs::write(dir.join("eessi_api_metadata_software.json"), SAMPLE_EESSI)?;
+        std::fs::write(dir.join("repology.json"), SAMPLE_SPACK)?;
+        let fetcher = Fetcher::new(&config.fetch)?;
+        let loads = [
+            LoadRequest {
+                source: CatalogKind::Eessi,
+                catalog_name: config.eessi.catalog_name.clone(),
+                catalog_version: Some(SAMPLE_EESSI_VERSION.into()),
+                url: format!("{}/", dir.display()),
+                include_extensions: false,
+                update_existing: true,
+                dry_run: false,
+            },
+            LoadRequest {
+                source: CatalogKind::Spack,
+                catalog_name: config.spack.catalog_name.clone(),
+                catalog_version: None,
+                url: dir.join("repology.json").display().to_string(),
+                include_extensions: false,
+                update_existing: true,
+                dry_run: false,
+            },
+        ];
+        for load in loads {
+            let report = load.run(database, &fetcher, &NoProgress).await?;
+            tracing::info!(catalog = %report.catalog, outcome = ?report.outcome, "sample loaded");
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result.context("loading the bundled sample")
+}

@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Create the database if needed and apply pending schema migrations.
     Migrate,
+    /// Print the effective configuration as JSON (passwords masked), after
+    /// every layer: defaults, file, environment.
+    Config,
     /// Load a catalog from its source into the database.
     #[command(subcommand)]
     Load(LoadCommand),

@@ -53,6 +53,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database schema is up to date");
             Ok(())
         }
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&masked(&config)?)?);
+            Ok(())
+        }
         Command::Load(command) => load::run(&config, command).await,
         Command::Api => serve_api(config).await,
         Command::Worker => run_worker(config).await,
@@ -77,6 +81,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The configuration as JSON with the passwords of its URLs masked.
+fn masked(config: &Config) -> anyhow::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(config)?;
+    for key in ["database_url", "redis_url"] {
+        if let Some(text) = value[key].as_str()
+            && let Ok(mut url) = url::Url::parse(text)
+            && url.password().is_some()
+            && url.set_password(Some("***")).is_ok()
+        {
+            value[key] = url.to_string().into();
+        }
+    }
+    Ok(value)
 }
 
 /// Serves the API until SIGTERM or Ctrl-C.

@@ -1,0 +1,171 @@
+//! The operator commands' output on a loaded database: `softcat catalogs
+//! list`, `softcat settings get|set`, `softcat jobs list|show|retry`.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use sea_orm::ConnectionTrait;
+use serde_json::Value;
+use softcat_shared::jobs::{self, JobSpec};
+use support::jobs::*;
+use support::*;
+
+fn softcat(db: &TestDb, queue: &TestQueue, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", &queue.redis_url)
+        .env("SOFTCAT_JOBS__QUEUE", &queue.name)
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .env("SOFTCAT_LOG", "warn")
+        .output()
+        .expect("run softcat")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn catalogs_and_settings_as_tables_and_json() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    db.load_spack(
+        &spack_source(data_file("spack/published-sample_repology.json")),
+        UPDATE,
+    )
+    .await
+    .unwrap();
+
+    let table = stdout(&softcat(&db, &queue, &["catalogs", "list"]));
+    assert!(
+        squeeze(&table).starts_with("name version type packages modified uuid"),
+        "{table}"
+    );
+    assert!(
+        squeeze(&table).contains("Spack 2025-03-20 spack 8 "),
+        "{table}"
+    );
+    let json: Value = serde_json::from_str(&stdout(&softcat(
+        &db,
+        &queue,
+        &["catalogs", "list", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(json[0]["name"], "Spack");
+    assert_eq!(json[0]["package_count"], 8);
+
+    let set = softcat(
+        &db,
+        &queue,
+        &[
+            "settings",
+            "set",
+            "SOFTWARE_CATALOG_RETENTION_DAYS=30",
+            "SOFTWARE_CATALOG_SPACK_VERSION=2025-03-20",
+        ],
+    );
+    let text = stdout(&set);
+    assert!(
+        squeeze(&text).contains("SOFTWARE_CATALOG_RETENTION_DAYS 30"),
+        "{text}"
+    );
+    let settings: Value = serde_json::from_str(&stdout(&softcat(
+        &db,
+        &queue,
+        &["settings", "get", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(settings["SOFTWARE_CATALOG_RETENTION_DAYS"], 30);
+    assert_eq!(settings["SOFTWARE_CATALOG_SPACK_VERSION"], "2025-03-20");
+
+    let bad = softcat(
+        &db,
+        &queue,
+        &["settings", "set", "SOFTWARE_CATALOG_RETENTION_DAYS=-1"],
+    );
+    assert!(!bad.status.success());
+    let error = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(error.contains("SOFTWARE_CATALOG_RETENTION_DAYS"), "{error}");
+}
+
+#[tokio::test]
+async fn jobs_are_listed_shown_and_retried() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let client = queue.client();
+    let spec = JobSpec::Probe {
+        label: "ops".into(),
+    };
+    let job = jobs::enqueue(&db.conn, &client, &spec, "test", None, 3)
+        .await
+        .unwrap()
+        .job;
+    db.conn
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET state = 'failed', attempts = 3, error = 'source unreachable', \
+             finished = now() WHERE id = '{}'",
+            job.id
+        ))
+        .await
+        .unwrap();
+
+    let list = stdout(&softcat(
+        &db,
+        &queue,
+        &["jobs", "list", "--state", "failed"],
+    ));
+    let line = squeeze(&list);
+    assert!(
+        line.contains(&format!("{} probe failed 3/3", job.id)),
+        "{list}"
+    );
+    assert!(line.contains("source unreachable"), "{list}");
+    assert!(line.ends_with("1 of 1 jobs"), "{list}");
+
+    let show = stdout(&softcat(
+        &db,
+        &queue,
+        &["jobs", "show", &job.id.to_string()],
+    ));
+    assert!(squeeze(&show).contains("state failed"), "{show}");
+    assert!(
+        squeeze(&show).contains("error source unreachable"),
+        "{show}"
+    );
+    let shown: Value = serde_json::from_str(&stdout(&softcat(
+        &db,
+        &queue,
+        &["jobs", "show", &job.id.to_string(), "--json"],
+    )))
+    .unwrap();
+    assert_eq!(shown["parameters"]["kind"], "probe");
+
+    let retry = stdout(&softcat(
+        &db,
+        &queue,
+        &["jobs", "retry", &job.id.to_string()],
+    ));
+    assert!(retry.contains(&format!("(retry of {})", job.id)), "{retry}");
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM jobs WHERE state = 'queued' AND requested_by LIKE 'retry:%'"
+        )
+        .await,
+        1
+    );
+    let not_failed = softcat(&db, &queue, &["jobs", "list", "--state", "done"]);
+    assert!(!not_failed.status.success());
+    assert!(String::from_utf8_lossy(&not_failed.stderr).contains("state"));
+}

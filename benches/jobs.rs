@@ -84,6 +84,15 @@ async fn run(database_url: &str, redis_url: &str, queue_name: &str) -> anyhow::R
         );
         drop(processes);
     }
+    let repeated = database
+        .query_one_raw(Statement::from_string(
+            database.get_database_backend(),
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'probe' AND attempts <> 1",
+        ))
+        .await?
+        .context("count")?
+        .try_get::<i64>("", "n")?;
+    println!("probe jobs started more than once or never: {repeated}");
 
     refresh_real_catalogs(&config, &database).await
 }

@@ -393,40 +393,14 @@ async fn a_refresh_loads_each_enabled_catalog_in_isolation() {
 #[tokio::test]
 async fn two_loads_of_one_catalog_on_two_workers_run_one_after_the_other() {
     let app = TestApp::spawn(false).await;
-    let (_dir, server) = spack_server().await;
-    let spec = spack_load(format!("{}/repology.json", server.base_url));
-    // Hold the catalog's load lock, as a long-running load would.
-    let holder = hold_load_lock(&app.db, SPACK_SAMPLE_VERSION).await;
-
+    let mut load = HeldLoad::new(&app.db).await;
     let first_worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
     let second_worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
     let workers = [&first_worker, &second_worker];
-    let queue = app.queue.client();
-    let first = jobs::enqueue(&app.db.conn, &queue, &spec, "test", None, 3)
-        .await
-        .unwrap();
-    let running = |job: &jobs::JobRecord| job.state == "running";
-    let first = wait_for_job(
-        &app.db,
-        first.job.id,
-        Duration::from_secs(30),
-        &workers,
-        running,
-    )
-    .await;
+    let first = load.start(&app.db, &app.queue, &workers).await;
     // The first is running, so the same load may be queued again.
-    let second = jobs::enqueue(&app.db.conn, &queue, &spec, "test", None, 3)
-        .await
-        .unwrap();
-    assert!(!second.duplicate);
-    let second = wait_for_job(
-        &app.db,
-        second.job.id,
-        Duration::from_secs(30),
-        &workers,
-        running,
-    )
-    .await;
+    let second = load.start(&app.db, &app.queue, &workers).await;
+    assert_ne!(first.id, second.id);
     assert_ne!(first.worker, second.worker, "each worker holds one load");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -434,7 +408,7 @@ async fn two_loads_of_one_catalog_on_two_workers_run_one_after_the_other() {
         0
     );
 
-    holder.rollback().await.unwrap();
+    load.release().await;
     let first = wait_for_job(&app.db, first.id, Duration::from_secs(30), &workers, ended).await;
     let second = wait_for_job(&app.db, second.id, Duration::from_secs(30), &workers, ended).await;
     let mut states = [first.state.clone(), second.state.clone()];
@@ -449,30 +423,14 @@ async fn two_loads_of_one_catalog_on_two_workers_run_one_after_the_other() {
 #[tokio::test]
 async fn a_job_of_a_killed_worker_is_finished_by_another() {
     let app = TestApp::spawn(false).await;
-    let (_dir, server) = spack_server().await;
-    let url = format!("{}/repology.json", server.base_url);
-    let spec = spack_load(url.clone());
-    // The lock holds the first worker mid-load, inside its transaction.
-    let holder = hold_load_lock(&app.db, SPACK_SAMPLE_VERSION).await;
+    let mut load = HeldLoad::new(&app.db).await;
     let doomed = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
-    let queue = app.queue.client();
-    let job = jobs::enqueue(&app.db.conn, &queue, &spec, "test", None, 3)
-        .await
-        .unwrap();
-    let running = |job: &jobs::JobRecord| job.state == "running";
-    let job = wait_for_job(
-        &app.db,
-        job.job.id,
-        Duration::from_secs(30),
-        &[&doomed],
-        running,
-    )
-    .await;
+    let job = load.start(&app.db, &app.queue, &[&doomed]).await;
     let doomed_name = job.worker.clone();
 
     doomed.signal("KILL");
     let killed = Instant::now();
-    holder.rollback().await.unwrap();
+    load.release().await;
     let rescuer = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
     let job = wait_for_job(&app.db, job.id, Duration::from_secs(60), &[&rescuer], ended).await;
     assert!(
@@ -487,7 +445,7 @@ async fn a_job_of_a_killed_worker_is_finished_by_another() {
     // Exactly what one clean load leaves.
     let reference = TestDb::new().await;
     reference
-        .load_spack(&spack_source(url), UPDATE)
+        .load_spack(&spack_source(load.url.clone()), UPDATE)
         .await
         .expect("reference load");
     assert_eq!(
@@ -637,21 +595,7 @@ async fn workers_carry_on_after_redis_restarts() {
     redis.wait().unwrap();
 }
 
-/// Holds a catalog's load lock in an open transaction, as a long load
-/// would: a load of that catalog waits inside its own transaction.
-async fn hold_load_lock(db: &TestDb, version: &str) -> sea_orm::DatabaseTransaction {
-    let holder = db.conn.begin().await.unwrap();
-    holder
-        .execute_raw(Statement::from_sql_and_values(
-            holder.get_database_backend(),
-            "SELECT pg_advisory_xact_lock($1)",
-            [catalog_lock_id(&CatalogKey::new("Spack", version)).into()],
-        ))
-        .await
-        .unwrap();
-    holder
-}
-
+/// A load of the Spack sample's catalog version from `url`.
 fn spack_load(url: String) -> JobSpec {
     JobSpec::Load(softcat_shared::loader::LoadRequest {
         source: softcat_shared::catalog::CatalogKind::Spack,
@@ -664,34 +608,78 @@ fn spack_load(url: String) -> JobSpec {
     })
 }
 
+/// A load of the served Spack sample whose catalog lock the test holds, as
+/// a long load would: a worker running it waits inside its transaction
+/// until the test releases the lock.
+struct HeldLoad {
+    spec: JobSpec,
+    url: String,
+    holder: Option<sea_orm::DatabaseTransaction>,
+    _dir: TempDir,
+    _server: FileServer,
+}
+
+impl HeldLoad {
+    async fn new(db: &TestDb) -> Self {
+        let (dir, server) = spack_server().await;
+        let url = format!("{}/repology.json", server.base_url);
+        let holder = db.conn.begin().await.unwrap();
+        let key = CatalogKey::new("Spack", SPACK_SAMPLE_VERSION);
+        holder
+            .execute_raw(Statement::from_sql_and_values(
+                holder.get_database_backend(),
+                "SELECT pg_advisory_xact_lock($1)",
+                [catalog_lock_id(&key).into()],
+            ))
+            .await
+            .unwrap();
+        let spec = spack_load(url.clone());
+        Self {
+            spec,
+            url,
+            holder: Some(holder),
+            _dir: dir,
+            _server: server,
+        }
+    }
+
+    /// Enqueues the load and waits until one of `workers` runs it.
+    async fn start(
+        &self,
+        db: &TestDb,
+        queue: &TestQueue,
+        workers: &[&RoleProcess],
+    ) -> jobs::JobRecord {
+        let job = jobs::enqueue(&db.conn, &queue.client(), &self.spec, "test", None, 3)
+            .await
+            .unwrap();
+        let running = |job: &jobs::JobRecord| job.state == "running";
+        wait_for_job(db, job.job.id, Duration::from_secs(30), workers, running).await
+    }
+
+    /// Lets the waiting loads go on.
+    async fn release(&mut self) {
+        if let Some(holder) = self.holder.take() {
+            holder.rollback().await.unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn sigterm_lets_a_running_job_finish_within_the_grace_period() {
     let db = TestDb::new().await;
     let queue = TestQueue::new();
-    let (_dir, server) = spack_server().await;
-    let holder = hold_load_lock(&db, SPACK_SAMPLE_VERSION).await;
+    let mut load = HeldLoad::new(&db).await;
     let mut worker = RoleProcess::spawn("worker", &db, &queue, &[]);
-    let spec = spack_load(format!("{}/repology.json", server.base_url));
-    let job = jobs::enqueue(&db.conn, &queue.client(), &spec, "test", None, 3)
-        .await
-        .unwrap();
-    let running = |job: &jobs::JobRecord| job.state == "running";
-    wait_for_job(
-        &db,
-        job.job.id,
-        Duration::from_secs(30),
-        &[&worker],
-        running,
-    )
-    .await;
+    let job = load.start(&db, &queue, &[&worker]).await;
 
     worker.signal("TERM");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    holder.rollback().await.unwrap();
+    load.release().await;
     let status = worker.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "{status:?}\n{}", worker.log_text());
     assert!(worker.log_text().contains("worker stopped"));
-    let job = jobs::get(&db.conn, job.job.id).await.unwrap();
+    let job = jobs::get(&db.conn, job.id).await.unwrap();
     assert_eq!(job.state, "succeeded", "{job:#?}");
 }
 
@@ -699,32 +687,19 @@ async fn sigterm_lets_a_running_job_finish_within_the_grace_period() {
 async fn sigterm_hands_back_a_job_that_outlasts_the_grace_period() {
     let db = TestDb::new().await;
     let queue = TestQueue::new();
-    let (_dir, server) = spack_server().await;
-    let holder = hold_load_lock(&db, SPACK_SAMPLE_VERSION).await;
+    let mut load = HeldLoad::new(&db).await;
     let mut stopping = RoleProcess::spawn(
         "worker",
         &db,
         &queue,
         &[("SOFTCAT_JOBS__SHUTDOWN_GRACE_SECS", "1")],
     );
-    let spec = spack_load(format!("{}/repology.json", server.base_url));
-    let job = jobs::enqueue(&db.conn, &queue.client(), &spec, "test", None, 3)
-        .await
-        .unwrap();
-    let running = |job: &jobs::JobRecord| job.state == "running";
-    wait_for_job(
-        &db,
-        job.job.id,
-        Duration::from_secs(30),
-        &[&stopping],
-        running,
-    )
-    .await;
+    let job = load.start(&db, &queue, &[&stopping]).await;
 
     stopping.signal("TERM");
     let status = stopping.wait_exit(Duration::from_secs(15));
     assert!(status.success(), "{status:?}\n{}", stopping.log_text());
-    let handed_back = jobs::get(&db.conn, job.job.id).await.unwrap();
+    let handed_back = jobs::get(&db.conn, job.id).await.unwrap();
     assert_eq!(handed_back.state, "queued", "{handed_back:#?}");
     assert_eq!(
         handed_back.attempts, 0,
@@ -732,16 +707,9 @@ async fn sigterm_hands_back_a_job_that_outlasts_the_grace_period() {
     );
     assert_eq!(db.count("SELECT count(*) FROM software_catalogs").await, 0);
 
-    holder.rollback().await.unwrap();
+    load.release().await;
     let successor = RoleProcess::spawn("worker", &db, &queue, &[]);
-    let job = wait_for_job(
-        &db,
-        job.job.id,
-        Duration::from_secs(30),
-        &[&successor],
-        ended,
-    )
-    .await;
+    let job = wait_for_job(&db, job.id, Duration::from_secs(30), &[&successor], ended).await;
     assert_eq!(job.state, "succeeded", "{job:#?}");
     assert_eq!(job.attempts, 1);
 }

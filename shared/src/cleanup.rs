@@ -1,6 +1,7 @@
 //! Removal of old catalog data: catalog versions that a newer version of the
 //! same catalog has superseded, that are older than the retention period and
-//! that no offering links; and finished job records past the same age.
+//! that no offering links; and finished job records and claimed scheduler
+//! ticks past the same age.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,7 @@ impl CleanupReport {
 
 /// Removes what is older than `retention_days`, in one transaction.
 pub async fn run(db: &DatabaseConnection, retention_days: u32) -> Result<CleanupReport, DbErr> {
+    let days = i32::try_from(retention_days).unwrap_or(i32::MAX);
     let txn = db.begin().await?;
     let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
@@ -36,7 +38,7 @@ pub async fn run(db: &DatabaseConnection, retention_days: u32) -> Result<Cleanup
                     c.created < now() - make_interval(days => $1) AS expired, \
                     EXISTS (SELECT 1 FROM offering_software_catalogs l WHERE l.catalog_id = c.id) AS linked \
              FROM software_catalogs c FOR UPDATE",
-            [i32::try_from(retention_days).unwrap_or(i32::MAX).into()],
+            [days.into()],
         ))
         .await?;
     let mut by_name: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
@@ -80,10 +82,16 @@ pub async fn run(db: &DatabaseConnection, retention_days: u32) -> Result<Cleanup
             txn.get_database_backend(),
             "DELETE FROM jobs WHERE finished < now() - make_interval(days => $1) \
              AND state IN ('succeeded', 'unchanged', 'failed', 'cancelled')",
-            [i32::try_from(retention_days).unwrap_or(i32::MAX).into()],
+            [days.into()],
         ))
         .await?
         .rows_affected();
+    txn.execute_raw(Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        "DELETE FROM scheduler_ticks WHERE tick < now() - make_interval(days => $1)",
+        [days.into()],
+    ))
+    .await?;
     txn.commit().await?;
     if !report.catalogs_removed.is_empty()
         && let Err(error) = crate::browse::generation::advance(db).await

@@ -94,7 +94,8 @@ pub fn unique_name(role: &str) -> String {
 
 /// Runs jobs until `shutdown` completes; then lets running jobs finish
 /// within `jobs.shutdown_grace_secs` and returns. Jobs still running after
-/// that are handed to other workers by the queue's heartbeat recovery.
+/// that are handed back (queued again in their records), and the queue's
+/// heartbeat recovery delivers them to another worker.
 pub async fn run(
     config: Arc<Config>,
     db: DatabaseConnection,

@@ -953,3 +953,214 @@ async fn cleanup_removes_superseded_old_versions_but_keeps_what_offerings_use() 
         3 * 8
     );
 }
+
+/// A Postgres server of the test's own, from the machine's Postgres
+/// binaries, that the test can stop and start; removed when dropped.
+struct PrivatePostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn bin(tool: &str) -> std::path::PathBuf {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").expect("Postgres binaries");
+        let mut dirs: Vec<_> = versions.flatten().map(|entry| entry.path()).collect();
+        dirs.sort();
+        dirs.last()
+            .expect("a Postgres version")
+            .join("bin")
+            .join(tool)
+    }
+
+    /// Whether the tests run as root, whom Postgres refuses to run as.
+    fn as_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|output| output.stdout.starts_with(b"0\n"))
+    }
+
+    /// A Postgres tool as a command; as the `postgres` user when root.
+    fn command(tool: &str) -> std::process::Command {
+        if Self::as_root() {
+            let mut command = std::process::Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(Self::bin(tool));
+            command
+        } else {
+            std::process::Command::new(Self::bin(tool))
+        }
+    }
+
+    fn run(tool: &str, args: &[&str]) {
+        let status = Self::command(tool)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect(tool);
+        assert!(status.success(), "{tool} {args:?}");
+    }
+
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("softcat-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        if Self::as_root() {
+            let status = std::process::Command::new("chown")
+                .args(["postgres:postgres", dir.to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = dir.join("data");
+        Self::run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let server = Self { dir, port };
+        server.start();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/softcat", self.port)
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
+        Self::run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    fn stop(&self) {
+        let data = self.dir.join("data");
+        Self::run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = Self::command("pg_ctl")
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The Redis queue, with every message delivered `delay` late.
+struct LateQueue {
+    inner: softcat_worker::RedisQueue,
+    delay: Duration,
+}
+
+impl jobs::JobQueue for LateQueue {
+    fn push(
+        &self,
+        message: jobs::JobMessage,
+        _: Duration,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), jobs::QueueError>> {
+        self.inner.push(message, self.delay)
+    }
+
+    fn depth(&self) -> futures_util::future::BoxFuture<'_, Result<u64, jobs::QueueError>> {
+        self.inner.depth()
+    }
+}
+
+#[tokio::test]
+async fn workers_carry_on_after_postgres_restarts() {
+    let postgres = PrivatePostgres::new();
+    softcat_shared::db::ensure_database(&postgres.url())
+        .await
+        .unwrap();
+    let conn = softcat_shared::db::connect(&postgres.url()).await.unwrap();
+    softcat_shared::db::migrate(&conn).await.unwrap();
+    let db = TestDb {
+        url: postgres.url(),
+        conn,
+    };
+    let queue = TestQueue::new();
+    let mut worker = RoleProcess::spawn("worker", &db, &queue, &[]);
+    let probe = |label: &str| JobSpec::Probe {
+        label: label.into(),
+    };
+    let before = jobs::enqueue(&db.conn, &queue.client(), &probe("before"), "test", None, 3)
+        .await
+        .unwrap();
+    let before = wait_for_job(
+        &db,
+        before.job.id,
+        Duration::from_secs(30),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(before.state, "succeeded");
+
+    // A message arrives while Postgres is down: the worker waits for a
+    // connection (or, after the pool's timeout, leaves the message for the
+    // queue to deliver again) and runs the job once Postgres is back.
+    let late = LateQueue {
+        inner: queue.client(),
+        delay: Duration::from_secs(2),
+    };
+    let during = jobs::enqueue(&db.conn, &late, &probe("during"), "test", None, 3)
+        .await
+        .unwrap();
+    postgres.stop();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    postgres.start();
+
+    let during = wait_for_job(
+        &db,
+        during.job.id,
+        Duration::from_secs(60),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(during.state, "succeeded", "{during:#?}");
+    assert_eq!(during.attempts, 1, "failed claims are not attempts");
+    assert!(
+        worker.child.try_wait().unwrap().is_none(),
+        "the worker kept running"
+    );
+    drop(db);
+}

@@ -1,6 +1,10 @@
 # One image for every softcat role: `docker run softcat api|worker|scheduler|migrate|…`.
 
 FROM rust:1.95-slim-bookworm AS build
+# aws-lc-sys (rustls' crypto) builds C code.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake pkg-config \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin softcat

@@ -10,7 +10,7 @@ use poem::http::StatusCode;
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use serde_json::{Value, json};
 use softcat_shared::catalog::CatalogKey;
-use softcat_shared::jobs::{self, JobSpec};
+use softcat_shared::jobs::{self, JobQueue, JobSpec};
 use softcat_shared::loader::catalog_lock_id;
 use softcat_shared::schedule::TickOutcome;
 use support::app::TestApp;
@@ -421,6 +421,41 @@ async fn two_loads_of_one_catalog_on_two_workers_run_one_after_the_other() {
 }
 
 #[tokio::test]
+async fn a_second_delivery_of_a_running_job_does_not_run_it_again() {
+    let app = TestApp::spawn(false).await;
+    let mut load = HeldLoad::new(&app.db).await;
+    let first = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let job = load.start(&app.db, &app.queue, &[&first]).await;
+    let second = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    // A duplicate message, as a Redis failover or a stalled heartbeat makes.
+    app.queue
+        .client()
+        .push(jobs::JobMessage { job_id: job.id }, Duration::ZERO)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !second.log_text().contains("delivery deferred") {
+        assert!(Instant::now() < deadline, "{}", second.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let still = jobs::get(&app.db.conn, job.id).await.unwrap();
+    assert_eq!((still.state.as_str(), still.attempts), ("running", 1));
+    assert_eq!(still.worker, job.worker);
+
+    load.release().await;
+    let done = wait_for_job(
+        &app.db,
+        job.id,
+        Duration::from_secs(30),
+        &[&first, &second],
+        ended,
+    )
+    .await;
+    assert_eq!(done.state, "succeeded");
+    assert_eq!(done.attempts, 1, "ran once");
+}
+
+#[tokio::test]
 async fn a_job_of_a_killed_worker_is_finished_by_another() {
     let app = TestApp::spawn(false).await;
     let mut load = HeldLoad::new(&app.db).await;
@@ -730,8 +765,7 @@ async fn a_job_whose_queue_message_was_lost_is_queued_again() {
         name: queue.name.clone(),
     });
     let stale = Duration::from_secs(600);
-    let limit = Duration::from_secs(3600);
-    let fresh = jobs::redeliver_stranded(&db.conn, &client, stale, limit)
+    let fresh = jobs::redeliver_stranded(&db.conn, &client, stale)
         .await
         .unwrap();
     assert!(fresh.is_empty(), "a job queued a moment ago is left alone");
@@ -739,11 +773,11 @@ async fn a_job_whose_queue_message_was_lost_is_queued_again() {
         .execute_unprepared("UPDATE jobs SET modified = now() - interval '11 minutes'")
         .await
         .unwrap();
-    let again = jobs::redeliver_stranded(&db.conn, &client, stale, limit)
+    let again = jobs::redeliver_stranded(&db.conn, &client, stale)
         .await
         .unwrap();
     assert_eq!(again, vec![job.job.id]);
-    let once = jobs::redeliver_stranded(&db.conn, &client, stale, limit)
+    let once = jobs::redeliver_stranded(&db.conn, &client, stale)
         .await
         .unwrap();
     assert!(once.is_empty(), "put back once per period");

@@ -229,6 +229,17 @@ impl Default for FetchConfig {
     }
 }
 
+impl JobsConfig {
+    /// How long a worker may stay silent (no heartbeat in Redis, no lease
+    /// renewal in Postgres) before its jobs go to other workers.
+    pub fn silence_limit(&self) -> Duration {
+        Duration::from_secs(
+            self.heartbeat_secs
+                .saturating_mul(self.missed_heartbeats as u64),
+        )
+    }
+}
+
 impl FetchConfig {
     /// The connect timeout as a duration.
     pub fn connect_timeout(&self) -> Duration {

@@ -246,13 +246,10 @@ async fn redeliver_stranded_jobs(config: Arc<Config>, db: DatabaseConnection) {
     let Ok(queue) = RedisQueue::new(&config.redis_url, &config.jobs) else {
         return;
     };
-    let attempt_limit = Duration::from_secs(config.jobs.timeout_secs) + REDELIVERY_INTERVAL;
     let mut ticks = tokio::time::interval(REDELIVERY_INTERVAL);
     loop {
         ticks.tick().await;
-        if let Err(error) =
-            jobs::redeliver_stranded(&db, &queue, STRANDED_AFTER, attempt_limit).await
-        {
+        if let Err(error) = jobs::redeliver_stranded(&db, &queue, STRANDED_AFTER).await {
             tracing::warn!(%error, "could not look for stranded jobs");
         }
     }
@@ -272,6 +269,7 @@ async fn handle(
     match outcome {
         Ok(Disposition::Done) => Ok(()),
         Ok(Disposition::Failed(error)) => Err(AbortError::new(error).into()),
+        Ok(Disposition::Later) => Err("the job runs on another worker".into()),
         Err(error) => {
             tracing::warn!(job_id = %message.job_id, %error, "job record unreachable; the queue will deliver the job again");
             Err(error.into())

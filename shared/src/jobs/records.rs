@@ -276,24 +276,69 @@ pub async fn state_counts(db: &impl ConnectionTrait) -> Result<Vec<(String, Stri
         .collect()
 }
 
-/// Starts an attempt: a queued (or orphaned running) job becomes running on
-/// `worker`. `None` when the job is gone or has ended (a repeated delivery).
+/// What claiming a delivered job found.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    /// The attempt is this worker's.
+    Started(Box<JobRecord>),
+    /// The job is gone or has ended: a repeated delivery.
+    Ended,
+    /// Another worker runs it and keeps its lease: try again later.
+    HeldElsewhere,
+}
+
+/// Starts an attempt: a queued job, or a running one whose worker has not
+/// renewed its lease within `lease`, becomes running on `worker`.
 pub(crate) async fn claim(
     db: &impl ConnectionTrait,
     id: Uuid,
     worker: &str,
-) -> Result<Option<JobRecord>, DbErr> {
-    JobRecord::find_by_statement(statement(
+    lease: std::time::Duration,
+) -> Result<Claim, DbErr> {
+    let claimed = JobRecord::find_by_statement(statement(
         db,
         format!(
             "UPDATE jobs AS j SET state = 'running', attempts = j.attempts + 1, worker = $2, \
              started = now(), run_after = NULL, progress = NULL, modified = now() \
-             WHERE j.id = $1 AND j.state IN ('queued', 'running'){RETURNING}"
+             WHERE j.id = $1 AND (j.state = 'queued' \
+                OR (j.state = 'running' AND j.modified < now() - make_interval(secs => $3))){RETURNING}"
         ),
-        [id.into(), worker.into()],
+        [id.into(), worker.into(), lease.as_secs_f64().into()],
     ))
     .one(db)
-    .await
+    .await?;
+    if let Some(job) = claimed {
+        return Ok(Claim::Started(Box::new(job)));
+    }
+    let state = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT state FROM jobs WHERE id = $1",
+            [id.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<String>("", "state"))
+        .transpose()?;
+    Ok(match state.as_deref() {
+        Some("running" | "queued") => Claim::HeldElsewhere,
+        _ => Claim::Ended,
+    })
+}
+
+/// Renews `worker`'s lease on a running job, so that no other worker
+/// claims it while it runs.
+pub(crate) async fn renew_lease(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE jobs SET modified = now() WHERE id = $1 AND state = 'running' AND worker = $2",
+        [id.into(), worker.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Ends a job with its result.
@@ -357,29 +402,24 @@ pub async fn hand_back(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Res
 /// Puts jobs back on the queue whose message may have been lost (Redis
 /// restarted without persistence, or a process died between recording a
 /// job and queueing it): queued jobs due for `stale` without starting, and
-/// running jobs silent for longer than an attempt may last. A message
-/// delivered twice is harmless: the second finds the job ended or running.
+/// running jobs whose lease has not been renewed for `stale`. A message
+/// delivered twice is harmless: the second finds the job ended or leased.
 /// Returns the ids put back.
 pub async fn redeliver_stranded(
     db: &impl ConnectionTrait,
     queue: &dyn JobQueue,
     stale: std::time::Duration,
-    attempt_limit: std::time::Duration,
 ) -> Result<Vec<Uuid>, JobError> {
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
             "UPDATE jobs SET modified = now() WHERE id IN ( \
-                SELECT id FROM jobs WHERE \
-                  (state = 'queued' AND greatest(modified, coalesce(run_after, modified)) \
-                     < now() - make_interval(secs => $1)) \
-                  OR (state = 'running' AND modified < now() - make_interval(secs => $2)) \
+                SELECT id FROM jobs WHERE state IN ('queued', 'running') \
+                  AND greatest(modified, coalesce(run_after, modified)) \
+                      < now() - make_interval(secs => $1) \
                 ORDER BY created LIMIT 1000 FOR UPDATE SKIP LOCKED) \
              RETURNING id",
-            [
-                stale.as_secs_f64().into(),
-                attempt_limit.as_secs_f64().into(),
-            ],
+            [stale.as_secs_f64().into()],
         ))
         .await?;
     let mut ids = Vec::with_capacity(rows.len());

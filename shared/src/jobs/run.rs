@@ -10,7 +10,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use super::records::{self, JobRecord};
+use super::records::{self, Claim, JobRecord};
 use super::{JobMessage, JobQueue, JobSpec, enqueue};
 use crate::catalog::CatalogKind;
 use crate::config::Config;
@@ -45,6 +45,8 @@ pub enum Disposition {
     Done,
     /// The job failed for good: the queue should put it with the dead.
     Failed(String),
+    /// Another worker runs the job: the queue should deliver it again later.
+    Later,
 }
 
 /// Why a job's attempt failed.
@@ -64,9 +66,17 @@ pub async fn process(
     message: JobMessage,
 ) -> Result<Disposition, sea_orm::DbErr> {
     let db = &context.db;
-    let Some(job) = records::claim(db, message.job_id, &context.worker_name).await? else {
-        tracing::info!(job_id = %message.job_id, "job already ended or gone; acknowledged");
-        return Ok(Disposition::Done);
+    let lease = context.config.jobs.silence_limit();
+    let job = match records::claim(db, message.job_id, &context.worker_name, lease).await? {
+        Claim::Started(job) => *job,
+        Claim::Ended => {
+            tracing::info!(job_id = %message.job_id, "job already ended or gone; acknowledged");
+            return Ok(Disposition::Done);
+        }
+        Claim::HeldElsewhere => {
+            tracing::info!(job_id = %message.job_id, "job runs on another worker; delivery deferred");
+            return Ok(Disposition::Later);
+        }
     };
     let span = tracing::info_span!(
         "job",
@@ -86,6 +96,7 @@ pub async fn process(
             return Ok(Disposition::Failed(error));
         }
         tracing::info!(worker = %context.worker_name, "job started");
+        let _lease = LeaseKeeper::start(context, job.id, lease);
         let started = std::time::Instant::now();
         let timeout = Duration::from_secs(context.config.jobs.timeout_secs);
         let outcome = match tokio::time::timeout(timeout, execute(context, &job)).await {
@@ -240,6 +251,34 @@ fn load_result(report: &LoadReport) -> Value {
         result["skipped_count"] = json!(total);
     }
     result
+}
+
+/// Renews a running job's lease every third of its length until dropped
+/// (the attempt ended, or its future was dropped at shutdown).
+struct LeaseKeeper(tokio::task::JoinHandle<()>);
+
+impl LeaseKeeper {
+    fn start(context: &JobContext, job_id: uuid::Uuid, lease: Duration) -> Self {
+        let db = context.db.clone();
+        let worker = context.worker_name.clone();
+        let every = (lease / 3).max(Duration::from_millis(500));
+        Self(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(error) = records::renew_lease(&db, job_id, &worker).await {
+                    tracing::warn!(%job_id, %error, "could not renew the job's lease");
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Writes the phase of a running load to its job record.

@@ -1,9 +1,10 @@
 //! Queue benchmark: `cargo bench --bench jobs`.
 //!
 //! With 1, 2 and 4 `softcat worker` processes on one Redis queue it measures
-//! the throughput of probe jobs (jobs that do nothing, so the figure is the
-//! queue's and the job records', not a load's), and the enqueue-to-start
-//! latency of a job arriving at idle workers (p50/p99). Then it times
+//! the rate at which they work off a backlog of probe jobs (jobs that do
+//! nothing, so the figure is the queue's and the job records', not a
+//! load's), and the enqueue-to-start latency of a job arriving at idle
+//! workers (p50/p99). Then it times
 //! `POST /api/admin/software-catalogs/refresh/` until both real catalogs
 //! (the full EESSI and Spack files) are loaded by two workers.
 //!
@@ -60,21 +61,22 @@ async fn run(database_url: &str, redis_url: &str, queue_name: &str) -> anyhow::R
     let queue = RedisQueue::new(redis_url, &config.jobs)?;
 
     println!(
-        "probe jobs through the queue ({PROBES} per run; latency: {LATENCY_SAMPLES} jobs to idle workers)"
+        "probe jobs: a backlog of {PROBES} worked off per run; latency: {LATENCY_SAMPLES} jobs sent to idle workers"
     );
     println!(
         "{:>8} {:>10} {:>12} {:>12} {:>12}",
         "workers", "jobs/s", "latency p50", "latency p99", "max"
     );
     for workers in [1, 2, 4] {
+        // A backlog first, then the workers: the rate is the queue's, not
+        // the enqueuer's, measured from the first start to the last end.
+        let run = format!("backlog-{workers}");
+        enqueue_probes(&database, &queue, PROBES, &run).await?;
         let processes: Vec<Worker> = (0..workers)
             .map(|_| Worker::spawn(&config))
             .collect::<anyhow::Result<_>>()?;
-        // Every worker registered and polling.
-        probe_burst(&database, &queue, 2 * workers, "warm-up").await?;
-        let started = Instant::now();
-        probe_burst(&database, &queue, PROBES, &format!("burst-{workers}")).await?;
-        let rate = PROBES as f64 / started.elapsed().as_secs_f64();
+        wait_until_ended(&database, &run, PROBES).await?;
+        let rate = PROBES as f64 / busy_seconds(&database, &run).await?;
         let latencies = idle_latencies(&database, &queue, workers).await?;
         println!(
             "{workers:>8} {rate:>10.0} {:>10.1}ms {:>10.1}ms {:>10.1}ms",
@@ -97,33 +99,50 @@ async fn run(database_url: &str, redis_url: &str, queue_name: &str) -> anyhow::R
     refresh_real_catalogs(&config, &database).await
 }
 
-/// Enqueues `count` probes at once and waits until all have ended.
-async fn probe_burst(
+/// Enqueues `count` probes labelled `run-<n>`.
+async fn enqueue_probes(
     database: &DatabaseConnection,
     queue: &RedisQueue,
     count: usize,
     run: &str,
 ) -> anyhow::Result<()> {
-    let mut ids = Vec::with_capacity(count);
     for index in 0..count {
         let spec = JobSpec::Probe {
             label: format!("{run}-{index}"),
         };
-        ids.push(
-            jobs::enqueue(database, queue, &spec, "bench", None, 1)
-                .await?
-                .job
-                .id,
-        );
+        jobs::enqueue(database, queue, &spec, "bench", None, 1).await?;
     }
+    Ok(())
+}
+
+/// Waits until `count` probes of `run` have ended.
+async fn wait_until_ended(
+    database: &DatabaseConnection,
+    run: &str,
+    count: usize,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(300);
     while ended(database, run).await? < count as i64 {
         if Instant::now() > deadline {
             bail!("{run}: jobs did not end within 5 minutes");
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
+}
+
+/// Seconds from the first start to the last end among the probes of `run`.
+async fn busy_seconds(database: &DatabaseConnection, run: &str) -> anyhow::Result<f64> {
+    let row = database
+        .query_one_raw(Statement::from_sql_and_values(
+            database.get_database_backend(),
+            "SELECT extract(epoch FROM max(finished) - min(started))::float8 AS secs \
+             FROM jobs WHERE parameters->>'label' LIKE $1",
+            [format!("{run}-%").into()],
+        ))
+        .await?
+        .context("busy time")?;
+    Ok(row.try_get("", "secs")?)
 }
 
 async fn ended(database: &DatabaseConnection, run: &str) -> anyhow::Result<i64> {
@@ -155,13 +174,7 @@ async fn idle_latencies(
         // Let the workers go idle again between jobs.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ended(database, &run).await? < LATENCY_SAMPLES as i64 {
-        if Instant::now() > deadline {
-            bail!("latency jobs did not end");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_ended(database, &run, LATENCY_SAMPLES).await?;
     let rows = database
         .query_all_raw(Statement::from_sql_and_values(
             database.get_database_backend(),

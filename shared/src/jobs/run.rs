@@ -91,9 +91,7 @@ pub async fn process(
                 "gave up after {} attempts (the last was interrupted)",
                 job.max_attempts
             );
-            records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
-            tracing::warn!(%error, "job failed");
-            return Ok(Disposition::Failed(error));
+            return fail(db, &job, error).await;
         }
         tracing::info!(worker = %context.worker_name, "job started");
         let _lease = LeaseKeeper::start(context, job.id, lease);
@@ -126,34 +124,38 @@ async fn retry_or_fail(
     error: String,
 ) -> Result<Disposition, sea_orm::DbErr> {
     let db = &context.db;
-    if job.attempts < job.max_attempts {
-        let delay = backoff(context.config.jobs.retry_backoff_secs, job.attempts);
-        if records::requeue(db, job.id, &error, delay).await? {
-            match context
-                .queue
-                .push(JobMessage { job_id: job.id }, delay)
-                .await
-            {
-                Ok(()) => {
-                    tracing::warn!(%error, retry_in_secs = delay.as_secs(), "attempt failed; retrying");
-                    return Ok(Disposition::Done);
-                }
-                Err(queue_error) => {
-                    let error =
-                        format!("{error}; and the retry could not be queued: {queue_error}");
-                    records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
-                    tracing::warn!(%error, "job failed");
-                    return Ok(Disposition::Failed(error));
-                }
-            }
-        }
-        let error = format!("{error} (not retried: the same work is queued again)");
-        records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
-        tracing::warn!(%error, "job failed");
-        return Ok(Disposition::Failed(error));
+    if job.attempts >= job.max_attempts {
+        return fail(db, job, error).await;
     }
+    let delay = backoff(context.config.jobs.retry_backoff_secs, job.attempts);
+    if !records::requeue(db, job.id, &error, delay).await? {
+        let error = format!("{error} (not retried: the same work is queued again)");
+        return fail(db, job, error).await;
+    }
+    match context
+        .queue
+        .push(JobMessage { job_id: job.id }, delay)
+        .await
+    {
+        Ok(()) => {
+            tracing::warn!(%error, retry_in_secs = delay.as_secs(), "attempt failed; retrying");
+            Ok(Disposition::Done)
+        }
+        Err(queue_error) => {
+            let error = format!("{error}; and the retry could not be queued: {queue_error}");
+            fail(db, job, error).await
+        }
+    }
+}
+
+/// Ends a job as failed for good.
+async fn fail(
+    db: &DatabaseConnection,
+    job: &JobRecord,
+    error: String,
+) -> Result<Disposition, sea_orm::DbErr> {
     records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
-    tracing::warn!(%error, attempts = job.attempts, "job failed for good");
+    tracing::warn!(%error, attempts = job.attempts, "job failed");
     Ok(Disposition::Failed(error))
 }
 

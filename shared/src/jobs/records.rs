@@ -59,14 +59,19 @@ impl JobRecord {
     }
 }
 
-const COLUMNS: &str = "j.id, j.kind, j.parameters, j.catalog, j.state, j.attempts, j.max_attempts, \
-    j.progress, j.result, j.error, j.worker, j.requested_by, j.parent_id, j.run_after, \
-    j.created, j.started, j.finished, j.modified";
+/// The columns of a [`JobRecord`] from `jobs j`.
+macro_rules! job_columns {
+    () => {
+        "j.id, j.kind, j.parameters, j.catalog, j.state, j.attempts, j.max_attempts, \
+         j.progress, j.result, j.error, j.worker, j.requested_by, j.parent_id, j.run_after, \
+         j.created, j.started, j.finished, j.modified"
+    };
+}
 
-/// The columns of a record `RETURNING` from a statement on `jobs j`.
-pub(crate) const RETURNING: &str = " RETURNING j.id, j.kind, j.parameters, j.catalog, j.state, \
-    j.attempts, j.max_attempts, j.progress, j.result, j.error, j.worker, j.requested_by, \
-    j.parent_id, j.run_after, j.created, j.started, j.finished, j.modified";
+const COLUMNS: &str = job_columns!();
+
+/// A statement on `jobs j` returning the changed records.
+const RETURNING: &str = concat!(" RETURNING ", job_columns!());
 
 /// Why a job operation failed.
 #[derive(Debug, thiserror::Error)]

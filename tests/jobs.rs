@@ -421,6 +421,53 @@ async fn two_loads_of_one_catalog_on_two_workers_run_one_after_the_other() {
 }
 
 #[tokio::test]
+async fn an_idle_worker_is_woken_by_a_push_not_by_its_heartbeat() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let worker = RoleProcess::spawn(
+        "worker",
+        &db,
+        &queue,
+        &[("SOFTCAT_JOBS__HEARTBEAT_SECS", "60")],
+    );
+    let probe = |label: &str| JobSpec::Probe {
+        label: label.into(),
+    };
+    // The first job shows the worker is up; then it goes idle.
+    let first = jobs::enqueue(&db.conn, &queue.client(), &probe("first"), "test", None, 3)
+        .await
+        .unwrap();
+    wait_for_job(
+        &db,
+        first.job.id,
+        Duration::from_secs(90),
+        &[&worker],
+        ended,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let pushed = Instant::now();
+    let second = jobs::enqueue(&db.conn, &queue.client(), &probe("second"), "test", None, 3)
+        .await
+        .unwrap();
+    let second = wait_for_job(
+        &db,
+        second.job.id,
+        Duration::from_secs(90),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(second.state, "succeeded");
+    assert!(
+        pushed.elapsed() < Duration::from_secs(30),
+        "started at the heartbeat, not on the push: {:?}",
+        pushed.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_second_delivery_of_a_running_job_does_not_run_it_again() {
     let app = TestApp::spawn(false).await;
     let mut load = HeldLoad::new(&app.db).await;

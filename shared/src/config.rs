@@ -66,8 +66,8 @@ pub struct JobsConfig {
     pub retry_backoff_secs: u64,
     /// Longest one attempt may run, in seconds.
     pub timeout_secs: u64,
-    /// Seconds between a worker's heartbeats. An idle worker also looks for
-    /// new jobs at each heartbeat, so this bounds the start latency.
+    /// Seconds between a worker's heartbeats. An idle worker is woken when a
+    /// job is pushed, and also looks for due retries at each heartbeat.
     pub heartbeat_secs: u64,
     /// Heartbeats a worker may miss before its jobs are handed to others.
     pub missed_heartbeats: usize,

@@ -194,7 +194,7 @@ async fn run_once(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), BoxDynError> {
     let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
-    let storage = queue.storage().await?;
+    let (backend, _listener) = queue.worker_backend().await?;
     let name = unique_name("worker");
     let context = JobContext {
         db: db.clone(),
@@ -211,7 +211,7 @@ async fn run_once(
     let monitor = Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(name.clone())
-                .backend(storage.clone())
+                .backend(backend.clone())
                 .data(context.clone())
                 .data(tracked.clone())
                 .catch_panic()

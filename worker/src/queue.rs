@@ -4,13 +4,17 @@
 //! handed on within seconds, and batches no larger than the concurrency so
 //! one worker never hoards jobs others could run.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis::prelude::{PollWith, StreamStrategy, TaskBuilder, TaskSink};
 use apalis_redis::RedisStorage;
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use futures_util::task::AtomicWaker;
+use futures_util::{FutureExt, Stream, StreamExt};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use softcat_shared::config::JobsConfig;
 use softcat_shared::jobs::{JobMessage, JobQueue, QueueError};
@@ -24,6 +28,51 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The apalis storage of softcat's jobs.
 pub type JobStorage = RedisStorage<JobMessage>;
+
+/// Raised when Redis announces a pushed job; as a stream it wakes the
+/// worker polling it, once per raise (raises in between collapse).
+#[derive(Clone, Default)]
+pub struct PushSignal(Arc<SignalState>);
+
+#[derive(Default)]
+struct SignalState {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl PushSignal {
+    fn raise(&self) {
+        self.0.raised.store(true, Ordering::Release);
+        self.0.waker.wake();
+    }
+}
+
+impl Stream for PushSignal {
+    type Item = ();
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        self.0.waker.register(cx.waker());
+        if self.0.raised.swap(false, Ordering::AcqRel) {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The task that listens for pushed jobs; stops listening when dropped.
+pub struct PushListener(tokio::task::JoinHandle<()>);
+
+impl Drop for PushListener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What a worker consumes: the storage, woken when a job is pushed as well
+/// as by its heartbeat (apalis-redis alone polls an idle queue only at each
+/// heartbeat).
+pub type WorkerBackend = PollWith<JobStorage, StreamStrategy<PushSignal>>;
 
 /// Why Redis could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +106,35 @@ impl RedisQueue {
             config,
             storage: Arc::new(OnceCell::new()),
         })
+    }
+
+    /// A worker's backend: the storage, woken by the messages announcing a
+    /// pushed job, and the listener for them (keep it while the worker
+    /// runs). When the subscription ends (Redis restarted), the heartbeat
+    /// still polls.
+    pub async fn worker_backend(&self) -> Result<(WorkerBackend, PushListener), RedisError> {
+        let storage = self.storage().await?;
+        let mut subscription = self.client.get_async_pubsub().await?;
+        subscription.subscribe(self.push_channel()).await?;
+        let signal = PushSignal::default();
+        let raised = signal.clone();
+        let listener = tokio::spawn(async move {
+            let mut messages = subscription.into_on_message();
+            while messages.next().await.is_some() {
+                raised.raise();
+            }
+        });
+        Ok((
+            PollWith::new(storage, StreamStrategy::new(signal)),
+            PushListener(listener),
+        ))
+    }
+
+    /// The channel a push is announced on. (apalis-redis 1.0 publishes its
+    /// own "available" message only for pushes without a run time, and it
+    /// gives every push one, so it never does.)
+    fn push_channel(&self) -> String {
+        format!("{}:pushed", self.config.queue.as_ref())
     }
 
     /// The apalis storage, connecting first if this is the first use.
@@ -94,7 +172,20 @@ impl JobQueue for RedisQueue {
             storage
                 .push_task(task.build())
                 .await
-                .map_err(|error| QueueError(error.to_string()))
+                .map_err(|error| QueueError(error.to_string()))?;
+            if delay.is_zero() {
+                // Wakes idle workers now rather than at their next heartbeat;
+                // a lost wake-up only costs that wait.
+                let woken: Result<i64, _> = redis::cmd("PUBLISH")
+                    .arg(self.push_channel())
+                    .arg(1)
+                    .query_async(storage.get_connection())
+                    .await;
+                if let Err(error) = woken {
+                    tracing::debug!(%error, "could not announce a pushed job");
+                }
+            }
+            Ok(())
         }
         .boxed()
     }

@@ -20,6 +20,7 @@ use softcat_worker::RedisQueue;
 use cli::{Cli, Command, TokensCommand, UsersCommand};
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     if let Err(error) = logging::init() {
         eprintln!("error: {error}");
@@ -80,6 +81,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", accounts::create_token(&connection, &username).await?);
             Ok(())
         }
+    }
+}
+
+/// Ends the process quietly, as Unix tools do, when the reader of its output
+/// goes away (`softcat jobs list | head -3`), instead of panicking in a
+/// print. Rust ignores SIGPIPE by default.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists;
+    // it only resets one signal's disposition to the system default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -279,3 +279,18 @@ async fn the_api_refuses_a_bad_public_url_in_one_line() {
     assert_eq!(error.trim().lines().count(), 1, "{error}");
     assert!(error.contains("api.public_url"), "{error}");
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .arg("config")
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run softcat");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(!errors.contains("panicked"), "{errors}");
+}

@@ -430,35 +430,12 @@ async fn an_idle_worker_is_woken_by_a_push_not_by_its_heartbeat() {
         &queue,
         &[("SOFTCAT_JOBS__HEARTBEAT_SECS", "60")],
     );
-    let probe = |label: &str| JobSpec::Probe {
-        label: label.into(),
-    };
     // The first job shows the worker is up; then it goes idle.
-    let first = jobs::enqueue(&db.conn, &queue.client(), &probe("first"), "test", None, 3)
-        .await
-        .unwrap();
-    wait_for_job(
-        &db,
-        first.job.id,
-        Duration::from_secs(90),
-        &[&worker],
-        ended,
-    )
-    .await;
+    run_probe(&db, &queue, "first", &[&worker]).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let pushed = Instant::now();
-    let second = jobs::enqueue(&db.conn, &queue.client(), &probe("second"), "test", None, 3)
-        .await
-        .unwrap();
-    let second = wait_for_job(
-        &db,
-        second.job.id,
-        Duration::from_secs(90),
-        &[&worker],
-        ended,
-    )
-    .await;
+    let second = run_probe(&db, &queue, "second", &[&worker]).await;
     assert_eq!(second.state, "succeeded");
     assert!(
         pushed.elapsed() < Duration::from_secs(30),
@@ -1199,20 +1176,7 @@ async fn workers_carry_on_after_postgres_restarts() {
     };
     let queue = TestQueue::new();
     let mut worker = RoleProcess::spawn("worker", &db, &queue, &[]);
-    let probe = |label: &str| JobSpec::Probe {
-        label: label.into(),
-    };
-    let before = jobs::enqueue(&db.conn, &queue.client(), &probe("before"), "test", None, 3)
-        .await
-        .unwrap();
-    let before = wait_for_job(
-        &db,
-        before.job.id,
-        Duration::from_secs(30),
-        &[&worker],
-        ended,
-    )
-    .await;
+    let before = run_probe(&db, &queue, "before", &[&worker]).await;
     assert_eq!(before.state, "succeeded");
 
     // A message arrives while Postgres is down: the worker waits for a
@@ -1222,7 +1186,10 @@ async fn workers_carry_on_after_postgres_restarts() {
         inner: queue.client(),
         delay: Duration::from_secs(2),
     };
-    let during = jobs::enqueue(&db.conn, &late, &probe("during"), "test", None, 3)
+    let during = JobSpec::Probe {
+        label: "during".into(),
+    };
+    let during = jobs::enqueue(&db.conn, &late, &during, "test", None, 3)
         .await
         .unwrap();
     postgres.stop();

@@ -194,6 +194,22 @@ pub async fn wait_for_job(
     }
 }
 
+/// Enqueues a probe job labelled `label` and waits until it has ended.
+pub async fn run_probe(
+    db: &TestDb,
+    queue: &TestQueue,
+    label: &str,
+    processes: &[&RoleProcess],
+) -> JobRecord {
+    let spec = softcat_shared::jobs::JobSpec::Probe {
+        label: label.into(),
+    };
+    let job = jobs::enqueue(&db.conn, &queue.client(), &spec, "test", None, 3)
+        .await
+        .expect("enqueue a probe");
+    wait_for_job(db, job.job.id, Duration::from_secs(90), processes, ended).await
+}
+
 /// Whether a job has ended.
 pub fn ended(job: &JobRecord) -> bool {
     matches!(

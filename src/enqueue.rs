@@ -1,22 +1,17 @@
 //! `softcat enqueue …`: puts a job on the queue from a shell, exactly as the
 //! admin endpoint does, and prints its id.
 
-use anyhow::Context;
 use softcat_shared::config::Config;
-use softcat_shared::db;
 use softcat_shared::jobs::{self, JobSpec};
 use softcat_shared::settings::CatalogSettings;
 use softcat_worker::RedisQueue;
 
 use crate::cli::EnqueueCommand;
-use crate::load::{ensure_schema, load_request};
+use crate::load::load_request;
 
 /// Enqueues one job.
 pub async fn run(config: &Config, command: EnqueueCommand) -> anyhow::Result<()> {
-    let database = db::connect(&config.database_url)
-        .await
-        .context("connecting to the database")?;
-    ensure_schema(&database).await?;
+    let database = crate::database::open(config).await?;
     let spec = match command {
         EnqueueCommand::Load(load) => {
             let settings = CatalogSettings::read(&database, config).await?;

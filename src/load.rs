@@ -5,13 +5,9 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use sea_orm::DatabaseConnection;
-use softcat_migrations::{Migrator, MigratorTrait};
 use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
-use softcat_shared::db;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::loader::{
     LoadDefaults, LoadOutcome, LoadReport, LoadRequest, LoadRequestDraft, Phase, Progress,
@@ -27,10 +23,7 @@ const SKIPPED_SHOWN: usize = 20;
 pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
     let defaults = LoadDefaults::from_config(config, command.kind());
     let (request, json) = load_request(command, defaults)?;
-    let database = db::connect(&config.database_url)
-        .await
-        .context("connecting to the database")?;
-    ensure_schema(&database).await?;
+    let database = crate::database::open(config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
     let progress = Display::new();
     let report = request.run(&database, &fetcher, &progress).await;
@@ -75,20 +68,6 @@ pub fn load_request(
         anyhow::anyhow!("--{flag} {}", error.reason)
     })?;
     Ok((request, common.json))
-}
-
-/// Fails unless the database schema is up to date.
-pub async fn ensure_schema(database: &DatabaseConnection) -> anyhow::Result<()> {
-    let pending = Migrator::get_pending_migrations(database)
-        .await
-        .context("reading the schema version")?;
-    if !pending.is_empty() {
-        bail!(
-            "the database schema is not up to date ({} pending migrations): run `softcat migrate`",
-            pending.len()
-        );
-    }
-    Ok(())
 }
 
 /// A progress bar on a terminal, one log line per phase otherwise.

@@ -2,6 +2,7 @@
 //! chosen role or command. Failures end in one readable line and exit 1.
 
 mod cli;
+mod database;
 mod enqueue;
 mod load;
 mod logging;
@@ -70,14 +71,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalogs(command) => ops::catalogs(&config, command).await,
         Command::Settings(command) => ops::settings(&config, command).await,
         Command::Users(UsersCommand::Create { username, staff }) => {
-            let connection = db::connect(&config.database_url).await?;
+            let connection = database::open(&config).await?;
             let user = accounts::create_user(&connection, &username, staff).await?;
             let role = if user.is_staff { "staff" } else { "user" };
             println!("created {role} {} ({})", user.username, user.uuid);
             Ok(())
         }
         Command::Tokens(TokensCommand::Create { username }) => {
-            let connection = db::connect(&config.database_url).await?;
+            let connection = database::open(&config).await?;
             println!("{}", accounts::create_token(&connection, &username).await?);
             Ok(())
         }
@@ -113,7 +114,7 @@ fn masked(config: &Config) -> anyhow::Result<serde_json::Value> {
 
 /// Serves the API until SIGTERM or Ctrl-C.
 async fn serve_api(config: Config) -> anyhow::Result<()> {
-    let connection = db::connect(&config.database_url).await?;
+    let connection = database::open(&config).await?;
     let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
     let server =
         softcat_api::ApiServer::bind(Arc::new(config), connection, Arc::new(queue)).await?;
@@ -125,8 +126,7 @@ async fn serve_api(config: Config) -> anyhow::Result<()> {
 /// Runs jobs until SIGTERM or Ctrl-C, then lets running ones finish within
 /// the grace period.
 async fn run_worker(config: Config) -> anyhow::Result<()> {
-    let connection = db::connect(&config.database_url).await?;
-    load::ensure_schema(&connection).await?;
+    let connection = database::open(&config).await?;
     softcat_worker::run(Arc::new(config), connection, shutdown_signal()).await?;
     tracing::info!("worker stopped");
     Ok(())
@@ -135,8 +135,7 @@ async fn run_worker(config: Config) -> anyhow::Result<()> {
 /// Runs the timetable until SIGTERM or Ctrl-C.
 async fn run_scheduler(config: Config) -> anyhow::Result<()> {
     softcat_scheduler::timetable(&config)?;
-    let connection = db::connect(&config.database_url).await?;
-    load::ensure_schema(&connection).await?;
+    let connection = database::open(&config).await?;
     let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
     softcat_scheduler::run(
         Arc::new(config),

@@ -3,31 +3,20 @@
 //! `--json` for scripts.
 
 use anyhow::{Context, bail};
-use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value, json};
 use softcat_shared::browse::catalogs::{self, CatalogFilter};
 use softcat_shared::browse::{MAX_PAGE_SIZE, Page};
 use softcat_shared::config::Config;
-use softcat_shared::db;
 use softcat_shared::jobs::{self, JobFilter, JobRecord};
 use softcat_shared::settings::CatalogSettings;
 use softcat_worker::RedisQueue;
 use uuid::Uuid;
 
 use crate::cli::{CatalogsCommand, JobsCommand, SettingsCommand};
-use crate::load::ensure_schema;
-
-async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let database = db::connect(&config.database_url)
-        .await
-        .context("connecting to the database")?;
-    ensure_schema(&database).await?;
-    Ok(database)
-}
 
 /// `softcat jobs list|show|retry`.
 pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
-    let database = connect(config).await?;
+    let database = crate::database::open(config).await?;
     match command {
         JobsCommand::List {
             kind,
@@ -189,7 +178,7 @@ fn describe(job: &JobRecord) -> anyhow::Result<String> {
 /// `softcat catalogs list`.
 pub async fn catalogs(config: &Config, command: CatalogsCommand) -> anyhow::Result<()> {
     let CatalogsCommand::List { json } = command;
-    let database = connect(config).await?;
+    let database = crate::database::open(config).await?;
     let mut rows = Vec::new();
     for number in 1.. {
         let page = Page::new(Some(number), Some(MAX_PAGE_SIZE))?;
@@ -236,7 +225,7 @@ pub async fn catalogs(config: &Config, command: CatalogsCommand) -> anyhow::Resu
 
 /// `softcat settings get|set`.
 pub async fn settings(config: &Config, command: SettingsCommand) -> anyhow::Result<()> {
-    let database = connect(config).await?;
+    let database = crate::database::open(config).await?;
     let (settings, json) = match command {
         SettingsCommand::Get { json } => (CatalogSettings::read(&database, config).await?, json),
         SettingsCommand::Set { assignments, json } => {

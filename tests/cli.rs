@@ -294,3 +294,33 @@ fn a_closed_output_pipe_ends_the_command_quietly() {
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(!errors.contains("panicked"), "{errors}");
 }
+
+#[tokio::test]
+async fn every_role_refuses_a_schema_that_is_not_migrated() {
+    let url = format!(
+        "postgres://postgres@127.0.0.1:5432/softcat_test_{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    softcat_shared::db::ensure_database(&url).await.unwrap();
+    // Dropped with the database at the end, also when an assertion fails.
+    let _db = TestDb {
+        conn: softcat_shared::db::connect(&url).await.unwrap(),
+        url: url.clone(),
+    };
+    for args in [
+        &["api"][..],
+        &["worker"],
+        &["scheduler"],
+        &["jobs", "list"],
+        &["users", "create", "someone"],
+    ] {
+        let output = softcat(&url, args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+        assert_eq!(message.lines().count(), 1, "{args:?}: {message}");
+        assert!(
+            message.contains("run `softcat migrate`"),
+            "{args:?}: {message}"
+        );
+    }
+}

@@ -108,12 +108,13 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
     let metrics = match &config.jobs.metrics_listen {
-        Some(address) => Some(serve_metrics(address, &config, db.clone()).await?),
+        Some(address) => Some(serve_metrics(address, queue.clone(), db.clone()).await?),
         None => None,
     };
-    let redelivery = tokio::spawn(redeliver_stranded_jobs(config.clone(), db.clone()));
-    let result = run_until_stopped(&config, &db, &fetcher, stop_rx).await;
+    let redelivery = tokio::spawn(redeliver_stranded_jobs(queue.clone(), db.clone()));
+    let result = run_until_stopped(&config, &queue, &db, &fetcher, stop_rx).await;
     redelivery.abort();
     if let Some(metrics) = metrics {
         metrics.abort();
@@ -124,21 +125,17 @@ pub async fn run(
 /// Serves `GET /metrics` on `address` in the background.
 async fn serve_metrics(
     address: &str,
-    config: &Config,
+    queue: RedisQueue,
     db: DatabaseConnection,
 ) -> Result<tokio::task::JoinHandle<()>, WorkerError> {
     use poem::listener::{Listener, TcpListener};
     use poem::{EndpointExt, Route, get, handler, web};
 
     #[handler]
-    async fn metrics(
-        db: web::Data<&DatabaseConnection>,
-        queue: web::Data<&Arc<RedisQueue>>,
-    ) -> String {
-        softcat_shared::metrics::render(&db, queue.as_ref()).await
+    async fn metrics(db: web::Data<&DatabaseConnection>, queue: web::Data<&RedisQueue>) -> String {
+        softcat_shared::metrics::render(&db, *queue).await
     }
 
-    let queue = Arc::new(RedisQueue::new(&config.redis_url, &config.jobs)?);
     let acceptor = TcpListener::bind(address.to_owned())
         .into_acceptor()
         .await
@@ -160,6 +157,7 @@ async fn serve_metrics(
 
 async fn run_until_stopped(
     config: &Arc<Config>,
+    queue: &RedisQueue,
     db: &DatabaseConnection,
     fetcher: &Fetcher,
     stop_rx: watch::Receiver<bool>,
@@ -169,7 +167,7 @@ async fn run_until_stopped(
         if *stop_rx.borrow() {
             return Ok(());
         }
-        match run_once(config, db, fetcher, stop_rx.clone()).await {
+        match run_once(config, queue, db, fetcher, stop_rx.clone()).await {
             Ok(()) if *stop_rx.borrow() => return Ok(()),
             Ok(()) => tracing::warn!("the worker stopped by itself; starting again"),
             Err(error) => {
@@ -185,15 +183,16 @@ async fn run_until_stopped(
     }
 }
 
-/// One life of the apalis worker: connect, register under a fresh name, run
-/// until stopped or until the queue fails.
+/// One life of the apalis worker: subscribe to pushes, register under a
+/// fresh name, run until stopped or until the queue fails. The queue's
+/// connection outlives it and reconnects by itself.
 async fn run_once(
     config: &Arc<Config>,
+    queue: &RedisQueue,
     db: &DatabaseConnection,
     fetcher: &Fetcher,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), BoxDynError> {
-    let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
     let (backend, _listener) = queue.worker_backend().await?;
     let name = unique_name("worker");
     let context = JobContext {
@@ -242,10 +241,7 @@ async fn run_once(
 
 /// Every [`REDELIVERY_INTERVAL`], queues again the jobs whose message was
 /// lost. Any worker may do it; each stranded job is taken by one of them.
-async fn redeliver_stranded_jobs(config: Arc<Config>, db: DatabaseConnection) {
-    let Ok(queue) = RedisQueue::new(&config.redis_url, &config.jobs) else {
-        return;
-    };
+async fn redeliver_stranded_jobs(queue: RedisQueue, db: DatabaseConnection) {
     let mut ticks = tokio::time::interval(REDELIVERY_INTERVAL);
     loop {
         ticks.tick().await;

@@ -480,6 +480,35 @@ async fn a_second_delivery_of_a_running_job_does_not_run_it_again() {
 }
 
 #[tokio::test]
+async fn a_worker_that_lost_its_job_does_not_record_the_end() {
+    let app = TestApp::spawn(false).await;
+    let mut load = HeldLoad::new(&app.db).await;
+    let worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let job = load.start(&app.db, &app.queue, &[&worker]).await;
+    // Another worker took the job over, as after a lease that ran out.
+    app.db
+        .conn
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET worker = 'worker-elsewhere' WHERE id = '{}'",
+            job.id
+        ))
+        .await
+        .unwrap();
+    load.release().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !worker
+        .log_text()
+        .contains("another worker had taken it over")
+    {
+        assert!(Instant::now() < deadline, "{}", worker.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let record = jobs::get(&app.db.conn, job.id).await.unwrap();
+    assert_eq!(record.state, "running", "{record:#?}");
+    assert_eq!(record.worker.as_deref(), Some("worker-elsewhere"));
+}
+
+#[tokio::test]
 async fn a_job_of_a_killed_worker_is_finished_by_another() {
     let app = TestApp::spawn(false).await;
     let mut load = HeldLoad::new(&app.db).await;

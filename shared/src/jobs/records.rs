@@ -346,59 +346,83 @@ pub(crate) async fn renew_lease(
     Ok(())
 }
 
-/// Ends a job with its result.
+/// Ends a job running on `worker` with its result. `false` when the job is
+/// no longer this worker's (its lease ran out and another took it over):
+/// then that worker's attempt decides how the job ends.
 pub(crate) async fn finish(
     db: &impl ConnectionTrait,
     id: Uuid,
+    worker: &str,
     state: &str,
     result: Value,
     error: Option<String>,
-) -> Result<(), DbErr> {
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "UPDATE jobs SET state = $2, result = $3, error = $4, progress = NULL, \
-         finished = now(), modified = now() WHERE id = $1",
-        [id.into(), state.into(), result.into(), error.into()],
-    ))
-    .await?;
-    Ok(())
+) -> Result<bool, DbErr> {
+    let updated = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE jobs SET state = $3, result = $4, error = $5, progress = NULL, \
+             finished = now(), modified = now() \
+             WHERE id = $1 AND state = 'running' AND worker = $2",
+            [
+                id.into(),
+                worker.into(),
+                state.into(),
+                result.into(),
+                error.into(),
+            ],
+        ))
+        .await?;
+    Ok(updated.rows_affected() > 0)
 }
 
+/// Puts a job running on `worker` back in the queue state, unless another
+/// queued job already does the same work (the unique index allows one).
+const BACK_TO_QUEUED: &str = "UPDATE jobs AS j SET state = 'queued', progress = NULL, modified = now(), \
+    error = $3, run_after = now() + make_interval(secs => $4), \
+    attempts = CASE WHEN $5 THEN greatest(j.attempts - 1, 0) ELSE j.attempts END \
+    WHERE j.id = $1 AND j.state = 'running' AND j.worker = $2 AND NOT EXISTS ( \
+       SELECT 1 FROM jobs d WHERE d.dedupe_key = j.dedupe_key AND d.state = 'queued')";
+
 /// Puts a failed attempt's job back in the queue state until `delay` has
-/// passed. `false` when another queued job already does the same work, in
-/// which case this one is left running for the caller to fail.
+/// passed. `false` when another queued job already does the same work (or
+/// the job is no longer this worker's), in which case the caller fails it.
 pub(crate) async fn requeue(
     db: &impl ConnectionTrait,
     id: Uuid,
+    worker: &str,
     error: &str,
     delay: std::time::Duration,
 ) -> Result<bool, DbErr> {
-    let result = db
-        .execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "UPDATE jobs AS j SET state = 'queued', error = $2, progress = NULL, \
-             run_after = now() + make_interval(secs => $3), modified = now() \
-             WHERE j.id = $1 AND NOT EXISTS (SELECT 1 FROM jobs d \
-                WHERE d.dedupe_key = j.dedupe_key AND d.state = 'queued' AND d.id <> j.id)",
-            [id.into(), error.into(), delay.as_secs_f64().into()],
-        ))
-        .await?;
-    Ok(result.rows_affected() > 0)
+    back_to_queued(db, id, worker, error, delay, false).await
 }
 
 /// Gives a running job back to the queue state when its worker stops before
 /// it ended (shutdown after the grace period). The interrupted attempt is
 /// not counted. `false` when the job is no longer this worker's.
 pub async fn hand_back(db: &impl ConnectionTrait, id: Uuid, worker: &str) -> Result<bool, DbErr> {
+    let error = "handed back: the worker stopped before the job ended";
+    back_to_queued(db, id, worker, error, std::time::Duration::ZERO, true).await
+}
+
+async fn back_to_queued(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    error: &str,
+    delay: std::time::Duration,
+    uncount_attempt: bool,
+) -> Result<bool, DbErr> {
     let result = db
         .execute_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "UPDATE jobs AS j SET state = 'queued', attempts = greatest(j.attempts - 1, 0), \
-             error = 'handed back: the worker stopped before the job ended', progress = NULL, \
-             modified = now() \
-             WHERE j.id = $1 AND j.state = 'running' AND j.worker = $2 AND NOT EXISTS ( \
-                SELECT 1 FROM jobs d WHERE d.dedupe_key = j.dedupe_key AND d.state = 'queued')",
-            [id.into(), worker.into()],
+            BACK_TO_QUEUED,
+            [
+                id.into(),
+                worker.into(),
+                error.into(),
+                delay.as_secs_f64().into(),
+                uncount_attempt.into(),
+            ],
         ))
         .await?;
     Ok(result.rows_affected() > 0)

@@ -91,7 +91,7 @@ pub async fn process(
                 "gave up after {} attempts (the last was interrupted)",
                 job.max_attempts
             );
-            return fail(db, &job, error).await;
+            return fail(context, &job, error).await;
         }
         tracing::info!(worker = %context.worker_name, "job started");
         let _lease = LeaseKeeper::start(context, job.id, lease);
@@ -103,9 +103,12 @@ pub async fn process(
         };
         match outcome {
             Ok((state, result)) => {
-                records::finish(db, job.id, state, result, None).await?;
                 crate::metrics::job_ended(&job.kind, state, started.elapsed());
-                tracing::info!(state, "job ended");
+                if records::finish(db, job.id, &context.worker_name, state, result, None).await? {
+                    tracing::info!(state, "job ended");
+                } else {
+                    tracing::warn!(state, "job ended, but another worker had taken it over");
+                }
                 Ok(Disposition::Done)
             }
             Err(error) => {
@@ -125,12 +128,12 @@ async fn retry_or_fail(
 ) -> Result<Disposition, sea_orm::DbErr> {
     let db = &context.db;
     if job.attempts >= job.max_attempts {
-        return fail(db, job, error).await;
+        return fail(context, job, error).await;
     }
     let delay = backoff(context.config.jobs.retry_backoff_secs, job.attempts);
-    if !records::requeue(db, job.id, &error, delay).await? {
-        let error = format!("{error} (not retried: the same work is queued again)");
-        return fail(db, job, error).await;
+    if !records::requeue(db, job.id, &context.worker_name, &error, delay).await? {
+        let error = format!("{error} (not retried: the same work is queued already)");
+        return fail(context, job, error).await;
     }
     match context
         .queue
@@ -139,22 +142,37 @@ async fn retry_or_fail(
     {
         Ok(()) => {
             tracing::warn!(%error, retry_in_secs = delay.as_secs(), "attempt failed; retrying");
-            Ok(Disposition::Done)
         }
-        Err(queue_error) => {
-            let error = format!("{error}; and the retry could not be queued: {queue_error}");
-            fail(db, job, error).await
-        }
+        // The record is queued: the workers' redelivery of stranded jobs
+        // queues it again once the queue is back.
+        Err(queue_error) => tracing::warn!(
+            %error,
+            %queue_error,
+            "attempt failed; the retry could not be queued now and will be redelivered"
+        ),
     }
+    Ok(Disposition::Done)
 }
 
-/// Ends a job as failed for good.
+/// Ends a job as failed for good, unless another worker has taken it over.
 async fn fail(
-    db: &DatabaseConnection,
+    context: &JobContext,
     job: &JobRecord,
     error: String,
 ) -> Result<Disposition, sea_orm::DbErr> {
-    records::finish(db, job.id, "failed", Value::Null, Some(error.clone())).await?;
+    let failed = records::finish(
+        &context.db,
+        job.id,
+        &context.worker_name,
+        "failed",
+        Value::Null,
+        Some(error.clone()),
+    )
+    .await?;
+    if !failed {
+        tracing::warn!(%error, "attempt failed, but another worker had taken the job over");
+        return Ok(Disposition::Done);
+    }
     tracing::warn!(%error, attempts = job.attempts, "job failed");
     Ok(Disposition::Failed(error))
 }

@@ -257,6 +257,7 @@ pub async fn settings(config: &Config, command: SettingsCommand) -> anyhow::Resu
 
 /// A plain text table: a header, a rule, and left-aligned columns.
 fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let header: Vec<String> = header.iter().map(|title| title.to_string()).collect();
     let rows: Vec<Vec<String>> = rows.collect();
     let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
     for row in &rows {
@@ -264,26 +265,16 @@ fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
+    let mut out = String::new();
+    for cells in [&header, &rule].into_iter().chain(&rows) {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        format!("{}\n", padded.join("  ").trim_end())
-    };
-    let mut out = line(header.to_vec());
-    out.push_str(&line(
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    ));
-    for row in &rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
     }
     out
 }

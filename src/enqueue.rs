@@ -21,9 +21,7 @@ pub async fn run(config: &Config, command: EnqueueCommand) -> anyhow::Result<()>
         }
         EnqueueCommand::Refresh => JobSpec::Refresh,
         EnqueueCommand::Cleanup => JobSpec::Cleanup,
-        EnqueueCommand::Probe => JobSpec::Probe {
-            label: format!("cli-{}", std::process::id()),
-        },
+        EnqueueCommand::Probe => JobSpec::probe(),
     };
     let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
     let enqueued = jobs::enqueue(

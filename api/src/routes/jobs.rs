@@ -174,11 +174,7 @@ impl JobsApi {
         match body.kind.as_str() {
             "refresh" => return Ok(JobSpec::Refresh),
             "cleanup" => return Ok(JobSpec::Cleanup),
-            "probe" => {
-                return Ok(JobSpec::Probe {
-                    label: Uuid::new_v4().to_string(),
-                });
-            }
+            "probe" => return Ok(JobSpec::probe()),
             _ => {}
         }
         let source = match body.source.as_deref() {

@@ -41,6 +41,13 @@ pub enum JobSpec {
 }
 
 impl JobSpec {
+    /// A probe no other job de-duplicates.
+    pub fn probe() -> Self {
+        Self::Probe {
+            label: Uuid::new_v4().to_string(),
+        }
+    }
+
     /// The kind as stored in `jobs.kind`.
     pub fn kind(&self) -> &'static str {
         match self {

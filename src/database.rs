@@ -1,11 +1,25 @@
-//! How the commands and roles reach the database: connect, and refuse to go
-//! on with a schema that `softcat migrate` has not brought up to date.
+//! How the commands and roles reach the database: `softcat migrate` (and
+//! standalone) bring its schema up to date; everything else connects and
+//! refuses to go on with a schema that is not.
 
 use anyhow::{Context, bail};
 use sea_orm::DatabaseConnection;
 use softcat_migrations::{Migrator, MigratorTrait};
 use softcat_shared::config::Config;
 use softcat_shared::db;
+
+/// Creates the configured database if needed, applies pending migrations
+/// and returns a connection to it.
+pub async fn migrate(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    db::ensure_database(&config.database_url).await?;
+    let database = db::connect(&config.database_url)
+        .await
+        .context("connecting to the database")?;
+    db::migrate(&database)
+        .await
+        .context("applying migrations")?;
+    Ok(database)
+}
 
 /// A connection to the configured database, whose schema is current.
 pub async fn open(config: &Config) -> anyhow::Result<DatabaseConnection> {

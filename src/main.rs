@@ -12,10 +12,9 @@ mod standalone;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Parser;
+use softcat_shared::accounts;
 use softcat_shared::config::Config;
-use softcat_shared::{accounts, db};
 use softcat_worker::RedisQueue;
 
 use cli::{Cli, Command, TokensCommand, UsersCommand};
@@ -47,11 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Migrate => {
-            db::ensure_database(&config.database_url).await?;
-            let connection = db::connect(&config.database_url).await?;
-            db::migrate(&connection)
-                .await
-                .context("applying migrations")?;
+            database::migrate(&config).await?;
             println!("database schema is up to date");
             Ok(())
         }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
-use softcat_shared::db;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::loader::{LoadRequest, NoProgress};
 use softcat_worker::RedisQueue;
@@ -27,11 +26,7 @@ pub async fn run(
     load_sample: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    db::ensure_database(&config.database_url).await?;
-    let database = db::connect(&config.database_url).await?;
-    db::migrate(&database)
-        .await
-        .context("applying migrations")?;
+    let database = crate::database::migrate(&config).await?;
     if load_sample {
         self::load_sample(&config, &database).await?;
     }

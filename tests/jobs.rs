@@ -235,6 +235,34 @@ async fn only_staff_reach_the_admin_endpoints_and_bad_jobs_are_refused() {
 }
 
 #[tokio::test]
+async fn an_unreachable_queue_fails_the_enqueue_and_its_record() {
+    let db = TestDb::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let queue = TestQueue::on(&format!("redis://127.0.0.1:{port}"));
+    let error = jobs::enqueue(
+        &db.conn,
+        &queue.client(),
+        &JobSpec::probe(),
+        "test",
+        None,
+        3,
+    )
+    .await
+    .expect_err("nothing listens there");
+    assert!(matches!(error, jobs::JobError::Queue(_)), "{error}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM jobs WHERE state = 'failed' AND error LIKE 'job queue:%'")
+            .await,
+        1,
+        "the record says why nothing runs"
+    );
+}
+
+#[tokio::test]
 async fn the_same_load_is_queued_once_and_a_queued_job_can_be_cancelled() {
     let app = TestApp::spawn(false).await;
     let staff = app.token("admin", true).await;
@@ -269,6 +297,14 @@ async fn the_same_load_is_queued_once_and_a_queued_job_can_be_cancelled() {
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.body["detail"].as_str().unwrap().contains("cancelled"));
+    let unknown = post(
+        &app,
+        &format!("/api/admin/jobs/{}/cancel/", Uuid::new_v4()),
+        &staff,
+        json!({}),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     // Once the queued one is cancelled, the same load may be queued anew; a
     // worker skips the cancelled job's message and runs the new one.
@@ -973,6 +1009,9 @@ async fn settings_are_validated_by_key_and_kept() {
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{key}");
         assert_eq!(answer.body["field"], key);
     }
+    let not_an_object = patch(json!(["SOFTWARE_CATALOG_CLEANUP_ENABLED"])).await;
+    assert_eq!(not_an_object.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_an_object.body["field"], "body");
     // All or nothing: a good key beside a bad one is not stored.
     let mixed = patch(
         json!({"SOFTWARE_CATALOG_CLEANUP_ENABLED": true, "SOFTWARE_CATALOG_RETENTION_DAYS": 0}),

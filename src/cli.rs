@@ -35,11 +35,17 @@ pub enum Command {
     /// (configuration: `scheduler.*`); replicas enqueue once per tick.
     Scheduler,
     /// The API, a worker and the scheduler in one process (for a laptop or
-    /// a demo); applies the schema itself.
+    /// a demo); applies the schema itself. Without a configured database
+    /// it runs an embedded Postgres, without a configured Redis an
+    /// in-process queue.
     Standalone {
         /// Load the bundled sample of real EESSI and Spack data first.
         #[arg(long)]
         load_sample: bool,
+        /// Where the embedded database keeps its files (default
+        /// `$XDG_DATA_HOME/softcat` or `~/.local/share/softcat`).
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
     },
     /// Put a job on the queue for the workers and print its id.
     #[command(subcommand)]

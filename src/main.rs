@@ -3,6 +3,7 @@
 
 mod cli;
 mod database;
+mod embedded;
 mod enqueue;
 mod load;
 mod logging;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use clap::Parser;
 use softcat_shared::accounts;
 use softcat_shared::config::Config;
-use softcat_worker::RedisQueue;
+use softcat_worker::{RedisQueue, WorkerQueue};
 
 use cli::{Cli, Command, TokensCommand, UsersCommand};
 
@@ -58,8 +59,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api => serve_api(config).await,
         Command::Worker => run_worker(config).await,
         Command::Scheduler => run_scheduler(config).await,
-        Command::Standalone { load_sample } => {
-            standalone::run(config, load_sample, shutdown_signal()).await
+        Command::Standalone {
+            load_sample,
+            data_dir,
+        } => {
+            let embedded = standalone::Embedded {
+                database: !Config::is_given(cli.config.as_deref(), "database_url")?,
+                queue: !Config::is_given(cli.config.as_deref(), "redis_url")?,
+                data_dir,
+            };
+            standalone::run(config, embedded, load_sample, shutdown_signal()).await
         }
         Command::Enqueue(command) => enqueue::run(&config, command).await,
         Command::Jobs(command) => ops::jobs(&config, command).await,
@@ -122,7 +131,8 @@ async fn serve_api(config: Config) -> anyhow::Result<()> {
 /// the grace period.
 async fn run_worker(config: Config) -> anyhow::Result<()> {
     let connection = database::open(&config).await?;
-    softcat_worker::run(Arc::new(config), connection, shutdown_signal()).await?;
+    let queue = WorkerQueue::Redis(Box::new(RedisQueue::new(&config.redis_url, &config.jobs)?));
+    softcat_worker::run(Arc::new(config), connection, queue, shutdown_signal()).await?;
     tracing::info!("worker stopped");
     Ok(())
 }

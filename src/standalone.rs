@@ -1,8 +1,11 @@
 //! `softcat standalone`: the API, one worker and the scheduler in one
-//! process, over the configured Postgres and Redis, for a laptop or a demo.
-//! The same code as the separate roles; it applies the schema itself and can
-//! load the bundled sample of real EESSI and Spack data first.
+//! process, for a laptop or a demo. The same code as the separate roles,
+//! over the configured Postgres and Redis, or, where none is configured,
+//! over an embedded Postgres and an in-process queue, so that it runs on a
+//! machine with neither. It applies the schema itself and can load the
+//! bundled sample of real EESSI and Spack data first.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,8 +13,10 @@ use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::loader::{LoadRequest, NoProgress};
-use softcat_worker::RedisQueue;
+use softcat_worker::{MemoryQueue, RedisQueue, WorkerQueue};
 use tokio::sync::watch;
+
+use crate::embedded::{self, EmbeddedPostgres};
 
 /// The bundled sample (see `samples/README.md`), embedded in the binary so
 /// that it loads wherever the binary runs.
@@ -20,9 +25,50 @@ const SAMPLE_SPACK: &[u8] = include_bytes!("../samples/spack/repology.json");
 /// The EESSI stack version the sample's installations belong to.
 const SAMPLE_EESSI_VERSION: &str = "2023.06";
 
+/// Which services standalone provides itself.
+pub struct Embedded {
+    /// Run an embedded Postgres (no database URL is configured).
+    pub database: bool,
+    /// Queue jobs in the process (no Redis URL is configured).
+    pub queue: bool,
+    /// Where the embedded Postgres keeps its files.
+    pub data_dir: Option<PathBuf>,
+}
+
 /// Runs the three roles until SIGTERM or Ctrl-C.
 pub async fn run(
+    mut config: Config,
+    embedded: Embedded,
+    load_sample: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let postgres = if embedded.database {
+        let dir = match embedded.data_dir {
+            Some(dir) => dir,
+            None => embedded::default_dir()?,
+        };
+        let postgres = EmbeddedPostgres::start(&dir).await?;
+        config.database_url = postgres.url();
+        Some(postgres)
+    } else {
+        None
+    };
+    let queue = if embedded.queue {
+        tracing::info!("jobs are queued in the process (no Redis URL configured)");
+        WorkerQueue::Memory(MemoryQueue::default())
+    } else {
+        WorkerQueue::Redis(Box::new(RedisQueue::new(&config.redis_url, &config.jobs)?))
+    };
+    let result = serve(config, queue, load_sample, shutdown).await;
+    if let Some(postgres) = postgres {
+        postgres.stop().await?;
+    }
+    result
+}
+
+async fn serve(
     config: Config,
+    queue: WorkerQueue,
     load_sample: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -31,10 +77,9 @@ pub async fn run(
         self::load_sample(&config, &database).await?;
     }
     let config = Arc::new(config);
-    let queue = Arc::new(RedisQueue::new(&config.redis_url, &config.jobs)?);
     softcat_scheduler::timetable(&config)?;
     let server =
-        softcat_api::ApiServer::bind(config.clone(), database.clone(), queue.clone()).await?;
+        softcat_api::ApiServer::bind(config.clone(), database.clone(), queue.job_queue()).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -49,9 +94,15 @@ pub async fn run(
     };
     let (api, worker, scheduler) = tokio::join!(
         server.run_until(stopped()),
-        softcat_worker::run(config.clone(), database.clone(), stopped()),
-        softcat_scheduler::run(config.clone(), database.clone(), queue, stopped()),
+        softcat_worker::run(config.clone(), database.clone(), queue.clone(), stopped()),
+        softcat_scheduler::run(
+            config.clone(),
+            database.clone(),
+            queue.job_queue(),
+            stopped()
+        ),
     );
+    database.close().await?;
     api?;
     worker?;
     scheduler?;

@@ -1,8 +1,11 @@
 //! `softcat standalone --load-sample`: the API, a worker and the scheduler
-//! in one process, started the way a newcomer starts it.
+//! in one process, started the way a newcomer starts it: over the
+//! configured Postgres and Redis, and with neither configured.
 
 mod support;
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,28 +23,18 @@ async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> (u16, 
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
-    let db = TestDb::new().await;
-    let queue = TestQueue::new();
-    let address = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
-    let mut process = RoleProcess::spawn(
-        "standalone --load-sample",
-        &db,
-        &queue,
-        &[("SOFTCAT_API__LISTEN", &address)],
-    );
-    let base = format!("http://{address}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+async fn wait_until_ready(client: &reqwest::Client, base: &str, process: &RoleProcess) {
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if let Ok(response) = client.get(format!("{base}/ready")).send().await
             && response.status().is_success()
         {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -50,21 +43,18 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
 
-    softcat_shared::accounts::create_user(&db.conn, "admin", true)
-        .await
-        .unwrap();
-    let token = softcat_shared::accounts::create_token(&db.conn, "admin")
-        .await
-        .unwrap();
+/// The catalogs the API lists: name, version, package count.
+async fn catalogs(client: &reqwest::Client, base: &str, token: &str) -> Vec<(String, String, i64)> {
     let (status, catalogs) = get(
-        &client,
+        client,
         &format!("{base}/api/marketplace-software-catalogs/"),
-        Some(&token),
+        Some(token),
     )
     .await;
-    assert_eq!(status, 200);
-    let found: Vec<(String, String, i64)> = catalogs["results"]
+    assert_eq!(status, 200, "{catalogs}");
+    catalogs["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -75,16 +65,18 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
                 c["package_count"].as_i64().unwrap(),
             )
         })
-        .collect();
-    assert_eq!(
-        found,
-        [
-            ("EESSI".to_owned(), "2023.06".to_owned(), 5),
-            ("Spack".to_owned(), "2025-03-20".to_owned(), 8)
-        ]
-    );
+        .collect()
+}
 
-    // The embedded worker runs a job enqueued over the API.
+fn sample_catalogs() -> Vec<(String, String, i64)> {
+    vec![
+        ("EESSI".to_owned(), "2023.06".to_owned(), 5),
+        ("Spack".to_owned(), "2025-03-20".to_owned(), 8),
+    ]
+}
+
+/// Enqueues a probe job over the API; its id.
+async fn enqueue_probe(client: &reqwest::Client, base: &str, token: &str) -> uuid::Uuid {
     let answer = client
         .post(format!("{base}/api/admin/jobs/"))
         .header("Authorization", format!("Token {token}"))
@@ -95,7 +87,34 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
         .unwrap();
     assert_eq!(answer.status().as_u16(), 202);
     let body: Value = serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap();
-    let id = body["id"].as_str().unwrap().parse().unwrap();
+    body["id"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let address = free_address();
+    let mut process = RoleProcess::spawn(
+        "standalone --load-sample",
+        &db,
+        &queue,
+        &[("SOFTCAT_API__LISTEN", &address)],
+    );
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    wait_until_ready(&client, &base, &process).await;
+
+    softcat_shared::accounts::create_user(&db.conn, "admin", true)
+        .await
+        .unwrap();
+    let token = softcat_shared::accounts::create_token(&db.conn, "admin")
+        .await
+        .unwrap();
+    assert_eq!(catalogs(&client, &base, &token).await, sample_catalogs());
+
+    // The embedded worker runs a job enqueued over the API.
+    let id = enqueue_probe(&client, &base, &token).await;
     let job = wait_for_job(&db, id, Duration::from_secs(30), &[&process], ended).await;
     assert_eq!(job.state, "succeeded");
 
@@ -103,4 +122,156 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
     let status = process.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status:?}\n{}", process.log_text());
     assert!(process.log_text().contains("standalone stopped"));
+}
+
+/// A home for a standalone process without servers, owned by the user it
+/// runs as (`nobody` when the tests run as root, since Postgres refuses to
+/// run as root). Dropping it stops a Postgres left running in it and
+/// removes it.
+struct EmbeddedHome(PathBuf);
+
+const NOBODY: u32 = 65534;
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl EmbeddedHome {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("softcat-embedded-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        if running_as_root() {
+            std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        Self(dir)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.0.join("data")
+    }
+
+    /// `softcat standalone <args> --data-dir …` with no database or Redis
+    /// URL anywhere in its configuration.
+    fn start(&self, args: &str, address: &str) -> RoleProcess {
+        let log = std::env::temp_dir().join(format!("softcat-test-{}.log", uuid::Uuid::new_v4()));
+        let file = std::fs::File::create(&log).unwrap();
+        let binary = env!("CARGO_BIN_EXE_softcat");
+        let mut command = if running_as_root() {
+            let mut command = Command::new("setpriv");
+            command.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "--",
+                binary,
+            ]);
+            command
+        } else {
+            Command::new(binary)
+        };
+        command
+            .args(args.split_whitespace())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("SOFTCAT_DATABASE_URL")
+            .env_remove("SOFTCAT_REDIS_URL")
+            .env("HOME", &self.0)
+            .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+            .env("SOFTCAT_LOG", "info")
+            .env("SOFTCAT_API__LISTEN", address)
+            .envs(TEST_ENV)
+            .stdout(Stdio::null())
+            .stderr(file);
+        RoleProcess {
+            child: command.spawn().unwrap(),
+            log,
+        }
+    }
+
+    /// `softcat <args>` as an operator runs it against the running
+    /// embedded database: `DATABASE_URL=$(cat <data dir>/database_url)`.
+    fn operator(&self, args: &str) -> String {
+        let url = std::fs::read_to_string(self.data_dir().join("database_url")).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_softcat"))
+            .args(args.split_whitespace())
+            .env("DATABASE_URL", url.trim())
+            .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    fn postmaster_pid(&self) -> Option<String> {
+        let pid_file = self.data_dir().join("postgres/postmaster.pid");
+        let text = std::fs::read_to_string(pid_file).ok()?;
+        text.lines().next().map(str::to_owned)
+    }
+}
+
+impl Drop for EmbeddedHome {
+    fn drop(&mut self) {
+        if let Some(pid) = self.postmaster_pid() {
+            // Immediate shutdown of a server a failed test left behind.
+            let _ = Command::new("kill").args(["-QUIT", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn standalone_without_servers_embeds_its_database_and_queue() {
+    let home = EmbeddedHome::new();
+    let address = free_address();
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let mut process = home.start("standalone --load-sample", &address);
+    wait_until_ready(&client, &base, &process).await;
+    let log = process.log_text();
+    assert!(log.contains("embedded Postgres started"), "{log}");
+    assert!(log.contains("jobs are queued in the process"), "{log}");
+
+    home.operator("users create admin --staff");
+    let token = home.operator("tokens create admin");
+    assert_eq!(catalogs(&client, &base, &token).await, sample_catalogs());
+
+    // A job goes through the in-process queue to the worker.
+    let id = enqueue_probe(&client, &base, &token).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, job) = get(
+            &client,
+            &format!("{base}/api/admin/jobs/{id}/"),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] == "succeeded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{job}\n{}", process.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    process.signal("TERM");
+    let status = process.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}\n{}", process.log_text());
+    assert!(process.log_text().contains("embedded Postgres stopped"));
+    assert_eq!(home.postmaster_pid(), None, "the server is still running");
+
+    // A second start finds the data, the password and the account again.
+    let mut process = home.start("standalone", &address);
+    wait_until_ready(&client, &base, &process).await;
+    assert_eq!(catalogs(&client, &base, &token).await, sample_catalogs());
+    process.signal("TERM");
+    let status = process.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}\n{}", process.log_text());
+    assert_eq!(home.postmaster_pid(), None, "the server is still running");
 }

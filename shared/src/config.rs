@@ -265,20 +265,7 @@ impl Config {
     /// location; without it `SOFTCAT_CONFIG` or `./softcat.toml` is used, and
     /// a missing default file is not an error.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let file: PathBuf = match file {
-            Some(path) => {
-                if !path.exists() {
-                    return Err(ConfigError(format!(
-                        "file {} does not exist",
-                        path.display()
-                    )));
-                }
-                path.to_path_buf()
-            }
-            None => std::env::var_os("SOFTCAT_CONFIG")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE)),
-        };
+        let file = Self::file(file)?;
         let config: Self = Self::figment(&file).extract().map_err(|error| {
             // figment may collect several errors; the first one names a key.
             let first = error.into_iter().next();
@@ -318,10 +305,36 @@ impl Config {
         ConfigError(format!("{key}: {reason}"))
     }
 
+    /// Whether the file or the environment gives `key` (rather than the
+    /// built-in defaults): standalone replaces a database or queue nobody
+    /// configured with embedded ones.
+    pub fn is_given(file: Option<&Path>, key: &str) -> Result<bool, ConfigError> {
+        Ok(Self::given(&Self::file(file)?).contains(key))
+    }
+
+    /// The configuration file: `file`, else `SOFTCAT_CONFIG`, else
+    /// `./softcat.toml`; only a missing default file is not an error.
+    fn file(file: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        match file {
+            Some(path) if !path.exists() => Err(ConfigError(format!(
+                "file {} does not exist",
+                path.display()
+            ))),
+            Some(path) => Ok(path.to_path_buf()),
+            None => Ok(std::env::var_os("SOFTCAT_CONFIG")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE))),
+        }
+    }
+
     /// The layered figment behind [`Config::load`], exposed for tests.
     pub fn figment(file: &Path) -> Figment {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::file(file))
+        Figment::from(Serialized::defaults(Config::default())).merge(Self::given(file))
+    }
+
+    /// The layers above the defaults.
+    fn given(file: &Path) -> Figment {
+        Figment::from(Toml::file(file))
             .merge(
                 Env::prefixed("SOFTCAT_")
                     .ignore(&NOT_CONFIGURATION)
@@ -353,6 +366,20 @@ mod tests {
             assert_eq!(config.database_url, "postgres://env/db");
             assert_eq!(config.fetch.retries, 9);
             assert_eq!(config.spack.catalog_name, "Spack");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_key_is_given_by_the_file_or_the_environment_not_by_the_defaults() {
+        Jail::expect_with(|jail| {
+            let given = |key| Config::is_given(None, key).map_err(|e| e.to_string());
+            assert!(!given("database_url")?);
+            assert!(!given("redis_url")?);
+            jail.create_file("softcat.toml", "redis_url = \"redis://file\"\n")?;
+            jail.set_env("DATABASE_URL", "postgres://env/db");
+            assert!(given("database_url")?);
+            assert!(given("redis_url")?);
             Ok(())
         });
     }

@@ -1,9 +1,11 @@
-//! `softcat worker`: takes jobs off the Redis queue and runs them with the
-//! job logic in `softcat_shared::jobs`. Any number of worker processes may
-//! share one queue; each has a unique name, runs `jobs.concurrency` jobs at
+//! `softcat worker`: takes jobs off the queue and runs them with the job
+//! logic in `softcat_shared::jobs`. Any number of worker processes may share
+//! one Redis queue; each has a unique name, runs `jobs.concurrency` jobs at
 //! once, and survives Redis or Postgres going away by starting its apalis
-//! worker again once they are back.
+//! worker again once they are back. `softcat standalone` without Redis runs
+//! the same worker over an in-process queue.
 
+pub mod memory;
 pub mod queue;
 
 use std::collections::HashSet;
@@ -12,13 +14,46 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use sea_orm::DatabaseConnection;
-use softcat_shared::config::Config;
+use softcat_shared::config::{Config, JobsConfig};
 use softcat_shared::fetch::Fetcher;
-use softcat_shared::jobs::{self, Disposition, JobContext, JobMessage};
+use softcat_shared::jobs::{self, Disposition, JobContext, JobMessage, JobQueue};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+pub use memory::MemoryQueue;
 pub use queue::{JobStorage, RedisError, RedisQueue};
+
+/// The queue a worker takes its jobs from.
+#[derive(Clone)]
+pub enum WorkerQueue {
+    /// A deployment's shared queue on Redis.
+    Redis(Box<RedisQueue>),
+    /// The in-process queue of a standalone process without Redis.
+    Memory(MemoryQueue),
+}
+
+impl WorkerQueue {
+    /// The queue as the job logic, the API and the scheduler push to it.
+    pub fn job_queue(&self) -> Arc<dyn JobQueue> {
+        match self {
+            Self::Redis(queue) => Arc::new(queue.as_ref().clone()),
+            Self::Memory(queue) => Arc::new(queue.clone()),
+        }
+    }
+
+    /// How long a queued job may wait past its due time, or a running one
+    /// go without renewing its lease, before its message is presumed lost.
+    /// Redis keeps messages across worker restarts and hands a dead
+    /// worker's jobs on by itself, so only a lost Redis needs this; an
+    /// in-process queue loses its messages with the process, so a new one
+    /// takes over once a lease has lapsed.
+    fn stranded_after(&self, jobs: &JobsConfig) -> Duration {
+        match self {
+            Self::Redis(_) => REDIS_STRANDED_AFTER,
+            Self::Memory(_) => jobs.silence_limit(),
+        }
+    }
+}
 
 /// Why a worker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +76,11 @@ pub enum WorkerError {
 
 /// Longest wait between two attempts to start again after the queue failed.
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
-/// How often a worker looks for jobs whose queue message was lost.
+/// How often a worker looks for jobs whose queue message was lost (and
+/// once when it starts).
 const REDELIVERY_INTERVAL: Duration = Duration::from_secs(60);
-/// How long a queued job may wait past its due time before its message is
-/// presumed lost and queued again.
-const STRANDED_AFTER: Duration = Duration::from_secs(600);
+/// [`WorkerQueue::stranded_after`] for Redis.
+const REDIS_STRANDED_AFTER: Duration = Duration::from_secs(600);
 
 /// The jobs this process has started and not finished. A job whose future
 /// was dropped (the shutdown grace ran out) stays in the set, so that it
@@ -99,6 +134,7 @@ pub fn unique_name(role: &str) -> String {
 pub async fn run(
     config: Arc<Config>,
     db: DatabaseConnection,
+    queue: WorkerQueue,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     softcat_shared::metrics::install();
@@ -108,12 +144,15 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
     let metrics = match &config.jobs.metrics_listen {
-        Some(address) => Some(serve_metrics(address, queue.clone(), db.clone()).await?),
+        Some(address) => Some(serve_metrics(address, queue.job_queue(), db.clone()).await?),
         None => None,
     };
-    let redelivery = tokio::spawn(redeliver_stranded_jobs(queue.clone(), db.clone()));
+    let redelivery = tokio::spawn(redeliver_stranded_jobs(
+        queue.job_queue(),
+        queue.stranded_after(&config.jobs),
+        db.clone(),
+    ));
     let result = run_until_stopped(&config, &queue, &db, &fetcher, stop_rx).await;
     redelivery.abort();
     if let Some(metrics) = metrics {
@@ -125,15 +164,21 @@ pub async fn run(
 /// Serves `GET /metrics` on `address` in the background.
 async fn serve_metrics(
     address: &str,
-    queue: RedisQueue,
+    queue: Arc<dyn JobQueue>,
     db: DatabaseConnection,
 ) -> Result<tokio::task::JoinHandle<()>, WorkerError> {
     use poem::listener::{Listener, TcpListener};
     use poem::{EndpointExt, Route, get, handler, web};
 
+    #[derive(Clone)]
+    struct Sources {
+        db: DatabaseConnection,
+        queue: Arc<dyn JobQueue>,
+    }
+
     #[handler]
-    async fn metrics(db: web::Data<&DatabaseConnection>, queue: web::Data<&RedisQueue>) -> String {
-        softcat_shared::metrics::render(&db, *queue).await
+    async fn metrics(sources: web::Data<&Sources>) -> String {
+        softcat_shared::metrics::render(&sources.db, sources.queue.as_ref()).await
     }
 
     let acceptor = TcpListener::bind(address.to_owned())
@@ -146,8 +191,7 @@ async fn serve_metrics(
     tracing::info!(address, "worker metrics at /metrics");
     let app = Route::new()
         .at("/metrics", get(metrics))
-        .data(db)
-        .data(queue);
+        .data(Sources { db, queue });
     Ok(tokio::spawn(async move {
         if let Err(error) = poem::Server::new_with_acceptor(acceptor).run(app).await {
             tracing::warn!(%error, "the metrics endpoint stopped");
@@ -157,7 +201,7 @@ async fn serve_metrics(
 
 async fn run_until_stopped(
     config: &Arc<Config>,
-    queue: &RedisQueue,
+    queue: &WorkerQueue,
     db: &DatabaseConnection,
     fetcher: &Fetcher,
     stop_rx: watch::Receiver<bool>,
@@ -183,42 +227,59 @@ async fn run_until_stopped(
     }
 }
 
-/// One life of the apalis worker: subscribe to pushes, register under a
-/// fresh name, run until stopped or until the queue fails. The queue's
-/// connection outlives it and reconnects by itself.
+/// One life of the apalis worker: register under a fresh name (with Redis,
+/// subscribed to pushes first), run until stopped or until the queue fails.
+/// The queue itself outlives it (a Redis connection reconnects by itself).
 async fn run_once(
     config: &Arc<Config>,
-    queue: &RedisQueue,
+    queue: &WorkerQueue,
     db: &DatabaseConnection,
     fetcher: &Fetcher,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), BoxDynError> {
-    let (backend, _listener) = queue.worker_backend().await?;
     let name = unique_name("worker");
     let context = JobContext {
         db: db.clone(),
         config: config.clone(),
         fetcher: fetcher.clone(),
-        queue: Arc::new(queue.clone()),
+        queue: queue.job_queue(),
         worker_name: name.clone(),
     };
     tracing::info!(worker = %name, queue = %config.jobs.queue, concurrency = config.jobs.concurrency, "worker started");
     let concurrency = config.jobs.concurrency;
     let in_flight = InFlight::default();
-    let worker_name = name.clone();
     let tracked = in_flight.clone();
-    let monitor = Monitor::new()
-        .register(move |_| {
-            WorkerBuilder::new(name.clone())
-                .backend(backend.clone())
-                .data(context.clone())
-                .data(tracked.clone())
-                .catch_panic()
-                .concurrency(concurrency)
-                .build(handle)
-        })
-        .shutdown_timeout(Duration::from_secs(config.jobs.shutdown_grace_secs));
+    let monitor = Monitor::new();
+    // The two backends are different types; the worker is built alike.
+    macro_rules! worker {
+        ($backend:expr) => {{
+            let name = name.clone();
+            move |_| {
+                WorkerBuilder::new(name.clone())
+                    .backend($backend)
+                    .data(context.clone())
+                    .data(tracked.clone())
+                    .catch_panic()
+                    .concurrency(concurrency)
+                    .build(handle)
+            }
+        }};
+    }
+    let _listener;
+    let monitor = match queue {
+        WorkerQueue::Redis(redis) => {
+            let (backend, listener) = redis.worker_backend().await?;
+            _listener = Some(listener);
+            monitor.register(worker!(backend.clone()))
+        }
+        WorkerQueue::Memory(memory) => {
+            _listener = None;
+            let memory = memory.clone();
+            monitor.register(worker!(memory.backend()))
+        }
+    };
     monitor
+        .shutdown_timeout(Duration::from_secs(config.jobs.shutdown_grace_secs))
         .run_with_signal(async move {
             let _ = stop.wait_for(|stop| *stop).await;
             tracing::info!("worker stopping: running jobs may finish");
@@ -226,7 +287,7 @@ async fn run_once(
         })
         .await?;
     for id in in_flight.take() {
-        match jobs::hand_back(db, id, &worker_name).await {
+        match jobs::hand_back(db, id, &name).await {
             Ok(true) => {
                 tracing::warn!(job_id = %id, "job handed back: it did not end within the grace period")
             }
@@ -241,11 +302,15 @@ async fn run_once(
 
 /// Every [`REDELIVERY_INTERVAL`], queues again the jobs whose message was
 /// lost. Any worker may do it; each stranded job is taken by one of them.
-async fn redeliver_stranded_jobs(queue: RedisQueue, db: DatabaseConnection) {
-    let mut ticks = tokio::time::interval(REDELIVERY_INTERVAL);
+async fn redeliver_stranded_jobs(
+    queue: Arc<dyn JobQueue>,
+    stranded_after: Duration,
+    db: DatabaseConnection,
+) {
+    let mut ticks = tokio::time::interval(REDELIVERY_INTERVAL.min(stranded_after));
     loop {
         ticks.tick().await;
-        if let Err(error) = jobs::redeliver_stranded(&db, &queue, STRANDED_AFTER).await {
+        if let Err(error) = jobs::redeliver_stranded(&db, queue.as_ref(), stranded_after).await {
             tracing::warn!(%error, "could not look for stranded jobs");
         }
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use sea_orm::DatabaseConnection;
-use softcat_shared::config::{Config, JobsConfig};
+use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::jobs::{self, Disposition, JobContext, JobMessage, JobQueue};
 use tokio::sync::watch;
@@ -41,17 +41,11 @@ impl WorkerQueue {
         }
     }
 
-    /// How long a queued job may wait past its due time, or a running one
-    /// go without renewing its lease, before its message is presumed lost.
-    /// Redis keeps messages across worker restarts and hands a dead
-    /// worker's jobs on by itself, so only a lost Redis needs this; an
-    /// in-process queue loses its messages with the process, so a new one
-    /// takes over once a lease has lapsed.
-    fn stranded_after(&self, jobs: &JobsConfig) -> Duration {
-        match self {
-            Self::Redis(_) => REDIS_STRANDED_AFTER,
-            Self::Memory(_) => jobs.silence_limit(),
-        }
+    /// Whether messages outlive the process. Redis keeps them; an
+    /// in-process queue starts empty, so the jobs its records hold as
+    /// queued or running were lost with the previous process.
+    fn keeps_messages(&self) -> bool {
+        matches!(self, Self::Redis(_))
     }
 }
 
@@ -76,11 +70,12 @@ pub enum WorkerError {
 
 /// Longest wait between two attempts to start again after the queue failed.
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
-/// How often a worker looks for jobs whose queue message was lost (and
-/// once when it starts).
+/// How often a worker looks for jobs whose queue message was lost.
 const REDELIVERY_INTERVAL: Duration = Duration::from_secs(60);
-/// [`WorkerQueue::stranded_after`] for Redis.
-const REDIS_STRANDED_AFTER: Duration = Duration::from_secs(600);
+/// How long a queued job may wait past its due time, or a running one go
+/// without renewing its lease, before its message is presumed lost (Redis
+/// lost it) and it is queued again.
+const STRANDED_AFTER: Duration = Duration::from_secs(600);
 
 /// The jobs this process has started and not finished. A job whose future
 /// was dropped (the shutdown grace ran out) stays in the set, so that it
@@ -148,11 +143,16 @@ pub async fn run(
         Some(address) => Some(serve_metrics(address, queue.job_queue(), db.clone()).await?),
         None => None,
     };
-    let redelivery = tokio::spawn(redeliver_stranded_jobs(
-        queue.job_queue(),
-        queue.stranded_after(&config.jobs),
-        db.clone(),
-    ));
+    if !queue.keeps_messages() {
+        // A running job whose lease is still fresh is deferred by then and
+        // taken up by the periodic pass.
+        if let Err(error) =
+            jobs::redeliver_stranded(&db, queue.job_queue().as_ref(), Duration::ZERO).await
+        {
+            tracing::warn!(%error, "could not queue again the jobs of a previous run");
+        }
+    }
+    let redelivery = tokio::spawn(redeliver_stranded_jobs(queue.job_queue(), db.clone()));
     let result = run_until_stopped(&config, &queue, &db, &fetcher, stop_rx).await;
     redelivery.abort();
     if let Some(metrics) = metrics {
@@ -302,15 +302,11 @@ async fn run_once(
 
 /// Every [`REDELIVERY_INTERVAL`], queues again the jobs whose message was
 /// lost. Any worker may do it; each stranded job is taken by one of them.
-async fn redeliver_stranded_jobs(
-    queue: Arc<dyn JobQueue>,
-    stranded_after: Duration,
-    db: DatabaseConnection,
-) {
-    let mut ticks = tokio::time::interval(REDELIVERY_INTERVAL.min(stranded_after));
+async fn redeliver_stranded_jobs(queue: Arc<dyn JobQueue>, db: DatabaseConnection) {
+    let mut ticks = tokio::time::interval(REDELIVERY_INTERVAL);
     loop {
         ticks.tick().await;
-        if let Err(error) = jobs::redeliver_stranded(&db, queue.as_ref(), stranded_after).await {
+        if let Err(error) = jobs::redeliver_stranded(&db, queue.as_ref(), STRANDED_AFTER).await {
             tracing::warn!(%error, "could not look for stranded jobs");
         }
     }

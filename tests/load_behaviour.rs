@@ -259,3 +259,35 @@ async fn a_reload_of_the_same_documents_reports_from_the_last_load() {
     let left = db.load_spack(&source, FIRST_LOAD).await.expect("again");
     assert_eq!(left.outcome, LoadOutcome::LeftExisting);
 }
+
+#[tokio::test]
+async fn text_that_the_copy_format_escapes_is_stored_as_the_source_has_it() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let summary = "tab\there, new\nline, carriage\rreturn, back\\slash, \\N, \"quoted\", ünïcode";
+    let mut document = sample();
+    let package = &mut document["packages"]["3dtk"];
+    package["summary"] = json!(summary);
+    package["maintainers"] = json!(["back\\slash", "tab\tand \"quote\""]);
+    package["version"] = json!([{"version": "\\N"}, {"version": "1.0\tbeta"}]);
+    let source = spack_source(dir.write("repology.json", document.to_string()));
+    db.load_spack(&source, FIRST_LOAD).await.unwrap();
+
+    let stored = db
+        .text(
+            "SELECT json_build_array(description, maintainers, \
+               (SELECT json_agg(version ORDER BY version COLLATE \"C\") FROM software_versions v \
+                WHERE v.package_id = p.id))::text \
+             FROM software_packages p WHERE name = '3dtk'",
+        )
+        .await;
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(
+        stored,
+        json!([
+            summary,
+            ["back\\slash", "tab\tand \"quote\""],
+            ["1.0\tbeta", "\\N"]
+        ])
+    );
+}

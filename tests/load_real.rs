@@ -177,6 +177,28 @@ async fn full_eessi_files_load_the_newest_stack_with_extensions() {
         )
         .await;
     assert_eq!(orphans, 0);
+    // … the one its metadata names, and every extension package its parent.
+    let mislinked = db
+        .count(
+            "SELECT count(*) FROM software_versions v \
+             JOIN software_packages p ON p.id = v.package_id \
+             JOIN software_versions pv ON pv.id = v.parent_version_id \
+             JOIN software_packages pp ON pp.id = pv.package_id \
+             WHERE (pp.name, pv.version, pv.modulename, pp.is_extension) IS DISTINCT FROM \
+               (v.metadata->'parent'->>'package', v.metadata->'parent'->>'version', \
+                v.metadata->'parent'->>'modulename', false)",
+        )
+        .await;
+    assert_eq!(mislinked, 0);
+    let unlinked_packages = db
+        .count(
+            "SELECT count(*) FROM software_packages p \
+             LEFT JOIN software_packages pp ON pp.id = p.parent_software_id \
+             WHERE p.is_extension AND (pp.name IS DISTINCT FROM p.metadata->>'parent_software' \
+               OR pp.is_extension)",
+        )
+        .await;
+    assert_eq!(unlinked_packages, 0);
 
     let again = db.load_eessi(&source, UPDATE).await.expect("reload");
     assert_nothing_written(&again, expected);

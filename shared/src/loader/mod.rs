@@ -10,11 +10,12 @@ mod plan;
 pub mod progress;
 pub mod report;
 pub mod request;
+mod transaction;
 mod write;
 
 use std::time::Instant;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 use xxhash_rust::xxh3::xxh3_64;
 
 pub use progress::{NoProgress, Phase, Progress};
@@ -27,6 +28,7 @@ use crate::catalog::{CatalogKey, CatalogKind};
 use crate::fetch::Fetcher;
 use crate::snapshot::{CatalogSnapshot, SkippedEntry, SnapshotSize, Transformed};
 use crate::sources::{CatalogSource, SourceError};
+use transaction::LoadTransaction;
 
 /// How a load treats an existing catalog, and whether it writes at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,7 +150,7 @@ pub async fn load_snapshot(
     let started = Instant::now();
     let Transformed { snapshot, skipped } = transformed;
     let mut report = LoadReport::new(snapshot.key.clone(), snapshot.kind, skipped);
-    let txn = db.begin().await?;
+    let txn = LoadTransaction::begin(db).await?;
     lock_catalog(&txn, &snapshot.key).await?;
     let existing = find_catalog(&txn, &snapshot.key).await?;
     report.catalog_uuid = existing.map(|(_, uuid)| uuid);
@@ -160,7 +162,9 @@ pub async fn load_snapshot(
     }
 
     progress.phase(Phase::Compare, Some(snapshot.packages.len() as u64));
+    let compare_started = Instant::now();
     let plan = plan::compare(&txn, existing.map(|(id, _)| id), &snapshot).await?;
+    let compare_elapsed = compare_started.elapsed();
     report.packages = LevelCounts {
         skipped: report.packages.skipped,
         ..plan.packages
@@ -181,6 +185,7 @@ pub async fn load_snapshot(
     }
 
     progress.phase(Phase::Write, Some(report.rows_written()));
+    let write_started = Instant::now();
     let (catalog_id, uuid, catalog_changed) = match existing {
         Some((id, uuid)) => (id, uuid, update_catalog(&txn, id, &snapshot).await?),
         None => {
@@ -195,6 +200,7 @@ pub async fn load_snapshot(
     };
     record_load(&txn, catalog_id, source_fingerprint, &summary).await?;
     txn.commit().await?;
+    let write_elapsed = write_started.elapsed();
     if (report.rows_written() > 0 || catalog_changed)
         && let Err(error) = crate::browse::generation::advance(db).await
     {
@@ -216,6 +222,8 @@ pub async fn load_snapshot(
         rows_written = report.rows_written(),
         skipped = report.skipped.len(),
         elapsed_ms = report.elapsed.as_millis() as u64,
+        compare_ms = compare_elapsed.as_millis() as u64,
+        write_ms = write_elapsed.as_millis() as u64,
         "catalog loaded"
     );
     Ok(report)

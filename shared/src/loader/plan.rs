@@ -286,10 +286,10 @@ pub fn statement(db: &impl ConnectionTrait, sql: &str, value: impl Into<Value>) 
     Statement::from_sql_and_values(db.get_database_backend(), sql, [value.into()])
 }
 
-/// Keys of versions, for matching rows returned by inserts.
-pub type VersionRowKey = (i64, String, String);
+/// The key under which a stored version is matched.
+type VersionRowKey = (i64, String, String);
 
 /// Builds the key under which a stored version is matched.
-pub fn version_row_key(package_id: i64, key: &VersionKey) -> VersionRowKey {
+fn version_row_key(package_id: i64, key: &VersionKey) -> VersionRowKey {
     (package_id, key.version.clone(), key.modulename.clone())
 }

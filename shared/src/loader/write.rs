@@ -1,24 +1,32 @@
-//! Applying a [`Plan`]: bulk deletes, inserts and updates. Rows travel as
-//! one array per column (`INSERT … SELECT … FROM UNNEST($1, $2, …)`), so a
-//! statement binds one parameter per column whatever its row count — far
-//! below Postgres' bind-parameter limit — and Postgres plans it once. Keys
-//! are unique within the snapshot and the catalog is locked, so no statement
-//! holds a key twice and no upsert is needed.
+//! Applying a [`Plan`]: bulk deletes, inserts and updates.
+//!
+//! New rows go in by `COPY`, streamed: each chunk is sent as soon as it is
+//! encoded, so the server stores rows while the client encodes the next
+//! ones. Their ids are drawn from the tables' sequences first, so that
+//! versions and targets carry their parents' ids without a round trip per
+//! level. Updates travel as one array per column (`UPDATE … FROM
+//! UNNEST($1, $2, …)`): one parameter per column whatever the row count, far
+//! below Postgres' bind-parameter limit. Keys are unique within the snapshot
+//! and the catalog is locked, so no statement holds a key twice and no
+//! upsert is needed.
 
 use std::collections::HashMap;
 
 use sea_orm::sea_query::ArrayType;
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 
-use super::plan::{Plan, VersionRowKey, statement, version_row_key};
+use super::plan::{Plan, statement};
 use super::progress::Progress;
+use super::transaction::LoadTransaction;
 use crate::snapshot::{
-    Fingerprint, PackageKey, PackageRow, PackageSnapshot, TargetKey, TargetRow, VersionKey,
-    VersionRow, VersionSnapshot,
+    Fingerprint, PackageRow, PackageSnapshot, TargetKey, TargetRow, VersionKey, VersionRow,
+    VersionSnapshot,
 };
 
 /// Rows per statement, so that one statement's size stays moderate.
 const MAX_ROWS_PER_STATEMENT: usize = 10_000;
+/// Bytes of `COPY` data encoded before they are sent.
+const COPY_CHUNK_BYTES: usize = 256 * 1024;
 /// Ids per `DELETE … WHERE id = ANY($1)`.
 const MAX_IDS_PER_DELETE: usize = 20_000;
 
@@ -56,12 +64,16 @@ impl Kind {
     }
 }
 
-/// One value of a row, in the form its column's array holds.
+/// One value of a row.
 #[derive(Debug, Clone)]
 enum Cell {
     Int(i64),
     Bool(bool),
     Text(String),
+    /// The elements of a `text[]` column.
+    List(Vec<String>),
+    /// No value (only in rows that go in by `COPY`).
+    Null,
 }
 
 impl Cell {
@@ -73,17 +85,77 @@ impl Cell {
         Self::Text(text.clone().unwrap_or_default())
     }
 
+    fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> Self {
+        Self::List(items.into_iter().cloned().collect())
+    }
+
+    /// The value as its column's array holds it in `UNNEST`.
     fn into_value(self) -> Value {
         match self {
             Self::Int(value) => value.into(),
             Self::Bool(value) => value.into(),
             Self::Text(value) => value.into(),
+            Self::List(items) => Self::json(&items).into_value(),
+            Self::Null => Value::BigInt(None),
+        }
+    }
+
+    /// Appends the value as a field of `COPY`'s text format.
+    fn encode(&self, kind: Kind, out: &mut Vec<u8>) {
+        use std::io::Write;
+        match self {
+            Self::Int(value) => {
+                let _ = write!(out, "{value}");
+            }
+            Self::Bool(value) => out.push(if *value { b't' } else { b'f' }),
+            Self::Null => out.extend_from_slice(b"\\N"),
+            Self::Text(text)
+                if text.is_empty() && matches!(kind, Kind::NullableText | Kind::NullableDate) =>
+            {
+                out.extend_from_slice(b"\\N");
+            }
+            Self::Text(text) => copy_escape(text, out),
+            Self::List(items) => {
+                let mut literal = String::from("{");
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        literal.push(',');
+                    }
+                    literal.push('"');
+                    for character in item.chars() {
+                        if matches!(character, '"' | '\\') {
+                            literal.push('\\');
+                        }
+                        literal.push(character);
+                    }
+                    literal.push('"');
+                }
+                literal.push('}');
+                copy_escape(&literal, out);
+            }
+        }
+    }
+}
+
+/// Escapes text for a field of `COPY`'s text format.
+fn copy_escape(text: &str, out: &mut Vec<u8>) {
+    for &byte in text.as_bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.push(byte),
         }
     }
 }
 
 /// A column and how it travels.
 type Column = (&'static str, Kind);
+
+const ID: Column = ("id", Kind::BigInt);
+const PARENT_PACKAGE: Column = ("parent_software_id", Kind::BigInt);
+const PARENT_VERSION: Column = ("parent_version_id", Kind::BigInt);
 
 const PACKAGE_KEY: [Column; 3] = [
     ("catalog_id", Kind::BigInt),
@@ -133,7 +205,7 @@ const TARGET_FIELDS: [Column; 5] = [
 
 /// Writes the plan into catalog `catalog_id`.
 pub async fn apply(
-    db: &impl ConnectionTrait,
+    db: &LoadTransaction,
     catalog_id: i64,
     plan: &Plan<'_>,
     progress: &dyn Progress,
@@ -142,7 +214,36 @@ pub async fn apply(
     delete(db, "software_versions", &plan.deleted_versions, progress).await?;
     delete(db, "software_targets", &plan.deleted_targets, progress).await?;
 
-    let package_ids = insert_packages(db, catalog_id, &plan.new_packages, progress).await?;
+    let package_ids = allocate_ids(db, "software_packages", plan.new_packages.len()).await?;
+    let mut parents = NewParents::default();
+    for ((key, _), id) in plan.new_packages.iter().zip(&package_ids) {
+        if !key.is_extension {
+            parents.packages.insert(&key.name, *id);
+        }
+    }
+    let rows = plan
+        .new_packages
+        .iter()
+        .zip(&package_ids)
+        .map(|((key, package), id)| {
+            let mut row = vec![
+                Cell::Int(*id),
+                Cell::Int(catalog_id),
+                Cell::Text(key.name.clone()),
+                Cell::Bool(key.is_extension),
+            ];
+            row.extend(package_fields(package));
+            row.push(parents.package_of(&package.row.metadata));
+            row
+        });
+    let columns = [
+        &[ID][..],
+        &PACKAGE_KEY[..],
+        &PACKAGE_FIELDS[..],
+        &[PARENT_PACKAGE][..],
+    ]
+    .concat();
+    copy(db, "software_packages", &columns, Box::new(rows), progress).await?;
     let changed: Vec<Vec<Cell>> = plan
         .changed_packages
         .iter()
@@ -151,14 +252,43 @@ pub async fn apply(
     update(db, "software_packages", &PACKAGE_FIELDS, changed, progress).await?;
 
     let mut new_versions: Vec<(i64, &VersionKey, &VersionSnapshot)> = Vec::new();
-    for (key, package) in &plan.new_packages {
-        let package_id = *package_ids
-            .get(*key)
-            .ok_or_else(|| missing_id("package", &key.name))?;
-        new_versions.extend(package.versions.iter().map(|(k, v)| (package_id, k, v)));
+    for ((_, package), id) in plan.new_packages.iter().zip(&package_ids) {
+        new_versions.extend(
+            package
+                .versions
+                .iter()
+                .map(|(key, version)| (*id, key, version)),
+        );
     }
     new_versions.extend(plan.new_versions.iter().copied());
-    let version_ids = insert_versions(db, &new_versions, progress).await?;
+    let version_ids = allocate_ids(db, "software_versions", new_versions.len()).await?;
+    for ((package_id, key, _), id) in new_versions.iter().zip(&version_ids) {
+        parents
+            .versions
+            .insert((*package_id, &key.version, &key.modulename), *id);
+    }
+    let rows = new_versions
+        .iter()
+        .zip(&version_ids)
+        .map(|((package_id, key, version), id)| {
+            let mut row = vec![
+                Cell::Int(*id),
+                Cell::Int(*package_id),
+                Cell::Text(key.version.clone()),
+                Cell::Text(key.modulename.clone()),
+            ];
+            row.extend(version_fields(version));
+            row.push(parents.version_of(&version.row.metadata));
+            row
+        });
+    let columns = [
+        &[ID][..],
+        &VERSION_KEY[..],
+        &VERSION_FIELDS[..],
+        &[PARENT_VERSION][..],
+    ]
+    .concat();
+    copy(db, "software_versions", &columns, Box::new(rows), progress).await?;
     let changed: Vec<Vec<Cell>> = plan
         .changed_versions
         .iter()
@@ -166,33 +296,22 @@ pub async fn apply(
         .collect();
     update(db, "software_versions", &VERSION_FIELDS, changed, progress).await?;
 
-    let mut new_targets: Vec<Vec<Cell>> = Vec::new();
-    for (package_id, key, version) in &new_versions {
-        let version_id = *version_ids
-            .get(&version_row_key(*package_id, key))
-            .ok_or_else(|| missing_id("version", &key.version))?;
-        new_targets.extend(
+    let rows = new_versions
+        .iter()
+        .zip(&version_ids)
+        .flat_map(|((_, _, version), id)| {
             version
                 .targets
                 .iter()
-                .map(|(key, target)| target_insert_row(version_id, key, target)),
+                .map(move |(key, target)| target_insert_row(*id, key, target))
+        })
+        .chain(
+            plan.new_targets
+                .iter()
+                .map(|(version_id, key, target)| target_insert_row(*version_id, key, target)),
         );
-    }
-    new_targets.extend(
-        plan.new_targets
-            .iter()
-            .map(|(version_id, key, target)| target_insert_row(*version_id, key, target)),
-    );
     let columns = [&TARGET_KEY[..], &TARGET_FIELDS[..]].concat();
-    insert(
-        db,
-        "software_targets",
-        &columns,
-        new_targets,
-        None,
-        progress,
-    )
-    .await?;
+    copy(db, "software_targets", &columns, Box::new(rows), progress).await?;
     let changed: Vec<Vec<Cell>> = plan
         .changed_targets
         .iter()
@@ -206,84 +325,70 @@ pub async fn apply(
     Ok(())
 }
 
-async fn insert_packages(
-    db: &impl ConnectionTrait,
-    catalog_id: i64,
-    packages: &[(&PackageKey, &PackageSnapshot)],
-    progress: &dyn Progress,
-) -> Result<HashMap<PackageKey, i64>, DbErr> {
-    let rows = packages
-        .iter()
-        .map(|(key, package)| {
-            let mut row = vec![
-                Cell::Int(catalog_id),
-                Cell::Text(key.name.clone()),
-                Cell::Bool(key.is_extension),
-            ];
-            row.extend(package_fields(package));
-            row
-        })
-        .collect();
-    let columns = [&PACKAGE_KEY[..], &PACKAGE_FIELDS[..]].concat();
-    let returned = insert(
-        db,
-        "software_packages",
-        &columns,
-        rows,
-        Some("id, name, is_extension"),
-        progress,
-    )
-    .await?;
-    let mut ids = HashMap::with_capacity(returned.len());
-    for row in returned {
-        ids.insert(
-            PackageKey {
-                name: row.try_get("", "name")?,
-                is_extension: row.try_get("", "is_extension")?,
-            },
-            row.try_get("", "id")?,
-        );
-    }
-    Ok(ids)
+/// The ids of the packages and versions this load inserts, by the names
+/// extension rows record their parents under, so that new extensions go in
+/// linked to new parents. [`link_parents`] links the others.
+#[derive(Default)]
+struct NewParents<'a> {
+    /// Packages that are not extensions, by name.
+    packages: HashMap<&'a str, i64>,
+    /// Versions by package id, version and module name.
+    versions: HashMap<(i64, &'a str, &'a str), i64>,
 }
 
-async fn insert_versions(
-    db: &impl ConnectionTrait,
-    versions: &[(i64, &VersionKey, &VersionSnapshot)],
-    progress: &dyn Progress,
-) -> Result<HashMap<VersionRowKey, i64>, DbErr> {
-    let rows = versions
-        .iter()
-        .map(|(package_id, key, version)| {
-            let mut row = vec![
-                Cell::Int(*package_id),
-                Cell::Text(key.version.clone()),
-                Cell::Text(key.modulename.clone()),
-            ];
-            row.extend(version_fields(version));
-            row
-        })
-        .collect();
-    let columns = [&VERSION_KEY[..], &VERSION_FIELDS[..]].concat();
-    let returned = insert(
-        db,
-        "software_versions",
-        &columns,
-        rows,
-        Some("id, package_id, version, modulename"),
-        progress,
-    )
-    .await?;
-    let mut ids = HashMap::with_capacity(returned.len());
-    for row in returned {
-        ids.insert(
-            (
-                row.try_get("", "package_id")?,
-                row.try_get("", "version")?,
-                row.try_get("", "modulename")?,
-            ),
-            row.try_get("", "id")?,
-        );
+impl NewParents<'_> {
+    /// The parent package that an extension's metadata names, if new.
+    fn package_of(&self, metadata: &serde_json::Value) -> Cell {
+        metadata["parent_software"]
+            .as_str()
+            .and_then(|name| self.packages.get(name))
+            .map_or(Cell::Null, |id| Cell::Int(*id))
+    }
+
+    /// The parent installation that an extension version's metadata names,
+    /// if new.
+    fn version_of(&self, metadata: &serde_json::Value) -> Cell {
+        let parent = &metadata["parent"];
+        let field = |name: &str| parent[name].as_str();
+        let id = (|| {
+            let package_id = *self.packages.get(field("package")?)?;
+            self.versions
+                .get(&(package_id, field("version")?, field("modulename")?))
+        })();
+        id.map_or(Cell::Null, |id| Cell::Int(*id))
+    }
+}
+
+/// Draws `count` ids from the sequence of `table`'s id column.
+async fn allocate_ids(db: &LoadTransaction, table: &str, count: usize) -> Result<Vec<i64>, DbErr> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    // The sequence is looked up first: asked for per row, the lookup would
+    // cost more than the ids.
+    let sequence: String = db
+        .query_one_raw(statement(
+            db,
+            "SELECT pg_get_serial_sequence($1, 'id') AS sequence",
+            table,
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("{table}: no id sequence")))?
+        .try_get("", "sequence")?;
+    let ids: Vec<i64> = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT array_agg(nextval($1::regclass)) AS ids FROM generate_series(1, $2)",
+            [sequence.into(), (count as i64).into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom(format!("{table}: no ids drawn")))?
+        .try_get("", "ids")?;
+    if ids.len() != count {
+        return Err(DbErr::Custom(format!(
+            "{table}: {count} ids asked for, {} drawn",
+            ids.len()
+        )));
     }
     Ok(ids)
 }
@@ -303,9 +408,9 @@ fn package_fields(package: &PackageSnapshot) -> Vec<Cell> {
         Cell::json(&row.metadata),
         Cell::Int(row.fingerprint()),
         Cell::Int(package.tree_fingerprint()),
-        Cell::json(&cpus.families),
-        Cell::json(&cpus.microarchitectures),
-        Cell::json(&cpus.targets),
+        Cell::list(&cpus.families),
+        Cell::list(&cpus.microarchitectures),
+        Cell::list(&cpus.targets),
     ]
 }
 
@@ -395,43 +500,46 @@ fn chunks(rows: Vec<Vec<Cell>>) -> impl Iterator<Item = Vec<Vec<Cell>>> {
     })
 }
 
-/// Bulk `INSERT … SELECT … FROM UNNEST(…)`, chunked; returns the
-/// `RETURNING` rows when asked.
-async fn insert(
-    db: &impl ConnectionTrait,
+/// Rows produced as they are encoded. (Boxed: a future holding a closure
+/// over borrowed rows across an await is otherwise not provably `Send`.)
+type Rows<'a> = Box<dyn Iterator<Item = Vec<Cell>> + Send + 'a>;
+
+/// Streams `rows` into `table` with `COPY`, in chunks of about
+/// [`COPY_CHUNK_BYTES`], each encoded while the server stores the last.
+async fn copy(
+    db: &LoadTransaction,
     table: &str,
     columns: &[Column],
-    rows: Vec<Vec<Cell>>,
-    returning: Option<&str>,
+    rows: Rows<'_>,
     progress: &dyn Progress,
-) -> Result<Vec<QueryResult>, DbErr> {
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let selects: Vec<String> = columns
-        .iter()
-        .map(|(name, kind)| kind.select(name))
-        .collect();
-    let mut returned = Vec::new();
-    for chunk in chunks(rows) {
-        let count = chunk.len() as u64;
-        let (source, values) = unnest(columns, chunk);
-        let mut sql = format!(
-            "INSERT INTO {table} ({}) SELECT {} FROM {source}",
-            names.join(", "),
-            selects.join(", ")
-        );
-        match returning {
-            Some(returning) => {
-                sql.push_str(" RETURNING ");
-                sql.push_str(returning);
-                returned.extend(db.query_all_raw(raw(db, sql, values)).await?);
+) -> Result<(), DbErr> {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    let chunks = std::iter::from_fn(move || {
+        rows.peek()?;
+        let mut chunk = Vec::with_capacity(COPY_CHUNK_BYTES + COPY_CHUNK_BYTES / 4);
+        let mut count = 0;
+        while chunk.len() < COPY_CHUNK_BYTES
+            && let Some(row) = rows.next()
+        {
+            for (index, (cell, (_, kind))) in row.iter().zip(columns).enumerate() {
+                if index > 0 {
+                    chunk.push(b'\t');
+                }
+                cell.encode(*kind, &mut chunk);
             }
-            None => {
-                db.execute_raw(raw(db, sql, values)).await?;
-            }
+            chunk.push(b'\n');
+            count += 1;
         }
         progress.advance(count);
-    }
-    Ok(returned)
+        Some(chunk)
+    });
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let statement = format!("COPY {table} ({}) FROM STDIN", names.join(", "));
+    db.copy_in(&statement, Box::new(chunks)).await?;
+    Ok(())
 }
 
 /// Bulk `UPDATE … FROM UNNEST(…)` by id, chunked. `modified` moves only for
@@ -443,7 +551,7 @@ async fn update(
     rows: Vec<Vec<Cell>>,
     progress: &dyn Progress,
 ) -> Result<(), DbErr> {
-    let columns = [&[("id", Kind::BigInt)][..], fields].concat();
+    let columns = [&[ID][..], fields].concat();
     let assignments: Vec<String> = fields
         .iter()
         .map(|(name, kind)| format!("{name} = {}", kind.select(&format!("v.{name}"))))
@@ -508,14 +616,48 @@ async fn link_parents(db: &impl ConnectionTrait, catalog_id: i64) -> Result<(), 
     Ok(())
 }
 
-/// An insert did not return a row it inserted: a broken invariant, reported
-/// as an error so that the transaction rolls back.
-fn missing_id(level: &str, name: &str) -> DbErr {
-    DbErr::Custom(format!(
-        "inserted {level} {name:?} was not returned by the database"
-    ))
-}
-
 fn raw(db: &impl ConnectionTrait, sql: String, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(cell: Cell, kind: Kind) -> String {
+        let mut out = Vec::new();
+        cell.encode(kind, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn copy_fields_escape_what_the_text_format_reserves() {
+        assert_eq!(
+            encoded(Cell::Text("a\tb\nc\rd\\N".into()), Kind::Text),
+            "a\\tb\\nc\\rd\\\\N"
+        );
+        assert_eq!(encoded(Cell::Text(String::new()), Kind::Text), "");
+        assert_eq!(
+            encoded(Cell::Text(String::new()), Kind::NullableText),
+            "\\N"
+        );
+        assert_eq!(
+            encoded(Cell::Text(String::new()), Kind::NullableDate),
+            "\\N"
+        );
+        assert_eq!(encoded(Cell::Int(-42), Kind::BigInt), "-42");
+        assert_eq!(encoded(Cell::Bool(true), Kind::Bool), "t");
+    }
+
+    #[test]
+    fn copy_lists_are_array_literals_with_quoted_elements() {
+        assert_eq!(encoded(Cell::List(Vec::new()), Kind::TextArray), "{}");
+        assert_eq!(
+            encoded(
+                Cell::List(vec!["x86_64/amd/zen4".into(), "a \"b\" c\\d".into()]),
+                Kind::TextArray
+            ),
+            r#"{"x86_64/amd/zen4","a \\"b\\" c\\\\d"}"#
+        );
+    }
 }

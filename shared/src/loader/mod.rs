@@ -236,20 +236,23 @@ const ANALYZE_AFTER_ROWS: u64 = 10_000;
 /// After a large load: refreshes the planner's statistics (row counts moved
 /// enough for stale ones to pick bad plans) and merges the GIN indexes'
 /// pending lists, which searches otherwise scan linearly (40 ms instead of
-/// 1 ms for a `query=` search after a cold load). The load has committed; a
-/// failure here only costs query speed, so it is logged.
+/// 1 ms for a `query=` search after a cold load). The statements run at
+/// once, each on a connection of its own. The load has committed; a failure
+/// here only costs query speed, so it is logged.
 async fn tidy_after_large_load(db: &DatabaseConnection) {
-    const STATEMENTS: [&str; 2] = [
-        "ANALYZE software_packages, software_versions, software_targets",
+    const STATEMENTS: [&str; 4] = [
+        "ANALYZE software_packages",
+        "ANALYZE software_versions",
+        "ANALYZE software_targets",
         "SELECT gin_clean_pending_list(i.indexrelid::regclass) FROM pg_index i \
          JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
          WHERE a.amname = 'gin' AND i.indrelid IN \
            ('software_packages'::regclass, 'software_versions'::regclass)",
     ];
-    for sql in STATEMENTS {
-        if let Err(error) = db.execute_unprepared(sql).await {
-            tracing::warn!(%error, "could not tidy the catalog tables after a large load");
-        }
+    let results =
+        futures_util::future::join_all(STATEMENTS.map(|sql| db.execute_unprepared(sql))).await;
+    for error in results.into_iter().filter_map(Result::err) {
+        tracing::warn!(%error, "could not tidy the catalog tables after a large load");
     }
 }
 

@@ -23,15 +23,16 @@ use crate::snapshot::{
     VersionSnapshot,
 };
 
-/// Rows per statement, so that one statement's size stays moderate.
+/// Rows per `UPDATE`, so that one statement's size stays moderate.
 const MAX_ROWS_PER_STATEMENT: usize = 10_000;
 /// Bytes of `COPY` data encoded before they are sent.
 const COPY_CHUNK_BYTES: usize = 256 * 1024;
 /// Ids per `DELETE … WHERE id = ANY($1)`.
 const MAX_IDS_PER_DELETE: usize = 20_000;
 
-/// How a column travels: as an array of its own type, or as text that the
-/// statement converts (empty text stands for NULL where a column is nullable).
+/// How a column travels: in an `UPDATE`, as an array of its own type or as
+/// text that the statement converts; in `COPY`, as a text field. Empty text
+/// stands for NULL where a column is nullable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     BigInt,
@@ -40,7 +41,8 @@ enum Kind {
     NullableText,
     Jsonb,
     NullableDate,
-    /// A `text[]` column, travelling as a JSON array.
+    /// A `text[]` column: a JSON array in an `UPDATE`, an array literal in
+    /// `COPY`.
     TextArray,
 }
 

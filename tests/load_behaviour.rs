@@ -3,8 +3,12 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
-use softcat_shared::loader::{LevelCounts, LoadOptions, LoadOutcome};
+use softcat_shared::config::FetchConfig;
+use softcat_shared::fetch::Fetcher;
+use softcat_shared::loader::{self, LevelCounts, LoadOptions, LoadOutcome, Phase, Progress};
 use support::*;
 
 const SAMPLE: &str = "spack/published-sample_repology.json";
@@ -289,5 +293,45 @@ async fn text_that_the_copy_format_escapes_is_stored_as_the_source_has_it() {
             ["back\\slash", "tab\tand \"quote\""],
             ["1.0\tbeta", "\\N"]
         ])
+    );
+}
+
+/// Tells when the load's writing has begun.
+#[derive(Default)]
+struct WriteBegun(tokio::sync::Notify);
+
+impl Progress for WriteBegun {
+    fn phase(&self, _: Phase, _: Option<u64>) {}
+
+    fn advance(&self, _: u64) {
+        self.0.notify_one();
+    }
+}
+
+#[tokio::test]
+async fn a_load_dropped_while_copying_leaves_nothing_and_blocks_nothing() {
+    let db = TestDb::new().await;
+    let source = spack_source(data_file("spack/repology.json"));
+    let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
+    let write_begun = WriteBegun::default();
+    // A job's timeout drops the load like this, in the middle of a COPY.
+    tokio::select! {
+        _ = loader::load_source(&db.conn, &source, &fetcher, FIRST_LOAD, &write_begun) => {
+            panic!("the load ended before it was dropped")
+        }
+        () = write_begun.0.notified() => {}
+    }
+    assert_eq!(db.count("SELECT count(*) FROM software_catalogs").await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM software_packages").await, 0);
+
+    // The catalog's lock and the pool's connections are free again.
+    let report = tokio::time::timeout(Duration::from_secs(120), db.load_spack(&source, FIRST_LOAD))
+        .await
+        .expect("the next load waited for the dropped one")
+        .unwrap();
+    assert_eq!(report.outcome, LoadOutcome::Created);
+    assert_eq!(
+        db.count("SELECT count(*) FROM software_packages").await,
+        report.packages.created
     );
 }

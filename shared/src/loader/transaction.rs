@@ -1,12 +1,17 @@
-//! The load's transaction: one sqlx transaction that serves the loader's
-//! statements through sea-orm's [`ConnectionTrait`] and also takes `COPY`,
-//! which a sea-orm transaction cannot. Both travel on the same session, so
-//! they commit or roll back together; dropped without a commit, it rolls
-//! back.
+//! The load's transaction: one connection of the pool, inside `BEGIN`, that
+//! serves the loader's statements through sea-orm's [`ConnectionTrait`] and
+//! also takes `COPY`, which a sea-orm transaction cannot. Both travel on the
+//! same session, so they commit or roll back together.
+//!
+//! Dropped before it ends (a job's timeout cancels a load at any await,
+//! `COPY` included), it closes its connection instead of returning it to
+//! the pool: the server then rolls back and frees the catalog's lock, and no
+//! later load inherits a session left mid-`COPY` or mid-transaction.
 
 use std::sync::Arc;
 
 use sea_orm::sea_query::Values;
+use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, AssertSqlSafe, Postgres};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
@@ -17,38 +22,46 @@ use tokio::sync::Mutex;
 
 /// A transaction the loader writes through.
 pub struct LoadTransaction {
-    transaction: Mutex<sqlx::Transaction<'static, Postgres>>,
+    connection: Mutex<PoolConnection<Postgres>>,
+    /// Whether it ended with a `COMMIT` or `ROLLBACK` the server confirmed.
+    ended: bool,
 }
 
 impl LoadTransaction {
     /// Begins a transaction on a connection of `db`'s pool.
     pub async fn begin(db: &DatabaseConnection) -> Result<Self, DbErr> {
-        let transaction = db
+        let mut connection = db
             .get_postgres_connection_pool()
-            .begin()
+            .acquire()
+            .await
+            .map_err(exec_error)?;
+        sqlx::raw_sql(AssertSqlSafe("BEGIN"))
+            .execute(&mut *connection)
             .await
             .map_err(exec_error)?;
         Ok(Self {
-            transaction: Mutex::new(transaction),
+            connection: Mutex::new(connection),
+            ended: false,
         })
     }
 
     /// Commits everything written through it.
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.transaction
-            .into_inner()
-            .commit()
-            .await
-            .map_err(exec_error)
+        self.end("COMMIT").await
     }
 
     /// Discards everything written through it.
     pub async fn rollback(self) -> Result<(), DbErr> {
-        self.transaction
-            .into_inner()
-            .rollback()
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(mut self, statement: &'static str) -> Result<(), DbErr> {
+        sqlx::raw_sql(AssertSqlSafe(statement))
+            .execute(&mut **self.connection.get_mut())
             .await
-            .map_err(exec_error)
+            .map_err(exec_error)?;
+        self.ended = true;
+        Ok(())
     }
 
     /// Runs `statement` (a `COPY … FROM STDIN`) with the data `chunks`
@@ -59,8 +72,8 @@ impl LoadTransaction {
         statement: &str,
         chunks: Box<dyn Iterator<Item = Vec<u8>> + Send + '_>,
     ) -> Result<u64, DbErr> {
-        let mut transaction = self.transaction.lock().await;
-        let mut copy = transaction
+        let mut connection = self.connection.lock().await;
+        let mut copy = connection
             .copy_in_raw(statement)
             .await
             .map_err(exec_error)?;
@@ -68,6 +81,14 @@ impl LoadTransaction {
             copy.send(chunk).await.map_err(exec_error)?;
         }
         copy.finish().await.map_err(exec_error)
+    }
+}
+
+impl Drop for LoadTransaction {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.connection.get_mut().close_on_drop();
+        }
     }
 }
 
@@ -91,36 +112,36 @@ impl ConnectionTrait for LoadTransaction {
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        let mut transaction = self.transaction.lock().await;
+        let mut connection = self.connection.lock().await;
         query(&statement)
-            .execute(&mut **transaction)
+            .execute(&mut **connection)
             .await
             .map(ExecResult::from)
             .map_err(exec_error)
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut transaction = self.transaction.lock().await;
+        let mut connection = self.connection.lock().await;
         sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut **transaction)
+            .execute(&mut **connection)
             .await
             .map(ExecResult::from)
             .map_err(exec_error)
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let mut transaction = self.transaction.lock().await;
+        let mut connection = self.connection.lock().await;
         query(&statement)
-            .fetch_optional(&mut **transaction)
+            .fetch_optional(&mut **connection)
             .await
             .map(|row| row.map(QueryResult::from))
             .map_err(query_error)
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut transaction = self.transaction.lock().await;
+        let mut connection = self.connection.lock().await;
         query(&statement)
-            .fetch_all(&mut **transaction)
+            .fetch_all(&mut **connection)
             .await
             .map(|rows| rows.into_iter().map(QueryResult::from).collect())
             .map_err(query_error)

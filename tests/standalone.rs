@@ -275,3 +275,18 @@ async fn standalone_without_servers_embeds_its_database_and_queue() {
     assert!(status.success(), "{status:?}\n{}", process.log_text());
     assert_eq!(home.postmaster_pid(), None, "the server is still running");
 }
+
+#[test]
+fn standalone_without_servers_names_a_data_directory_it_cannot_use() {
+    let home = EmbeddedHome::new();
+    std::fs::write(home.data_dir(), "a file, not a directory").unwrap();
+    let mut process = home.start("standalone", &free_address());
+    let status = process.wait_exit(Duration::from_secs(30));
+    let log = process.log_text();
+    assert_eq!(status.code(), Some(1), "{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: creating ") && last.ends_with("File exists (os error 17)"),
+        "{log}"
+    );
+}

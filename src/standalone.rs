@@ -59,11 +59,13 @@ pub async fn run(
     } else {
         WorkerQueue::Redis(Box::new(RedisQueue::new(&config.redis_url, &config.jobs)?))
     };
-    let result = serve(config, queue, load_sample, shutdown).await;
-    if let Some(postgres) = postgres {
-        postgres.stop().await?;
-    }
-    result
+    let served = serve(config, queue, load_sample, shutdown).await;
+    let stopped = match postgres {
+        Some(postgres) => postgres.stop().await,
+        None => Ok(()),
+    };
+    // Why serving failed matters more than a failed stop after it.
+    served.and(stopped)
 }
 
 async fn serve(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::jobs::*;
 use support::*;
 
@@ -75,19 +75,40 @@ fn sample_catalogs() -> Vec<(String, String, i64)> {
     ]
 }
 
-/// Enqueues a probe job over the API; its id.
-async fn enqueue_probe(client: &reqwest::Client, base: &str, token: &str) -> uuid::Uuid {
+/// Enqueues a job over the API; its id.
+async fn enqueue(client: &reqwest::Client, base: &str, token: &str, job: Value) -> uuid::Uuid {
     let answer = client
         .post(format!("{base}/api/admin/jobs/"))
         .header("Authorization", format!("Token {token}"))
         .header("Content-Type", "application/json")
-        .body(r#"{"kind": "probe"}"#)
+        .body(job.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status().as_u16(), 202);
     let body: Value = serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap();
     body["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Waits until the API shows job `id` in `state`.
+async fn wait_for_state(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: uuid::Uuid,
+    state: &str,
+    process: &RoleProcess,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, job) = get(client, &format!("{base}/api/admin/jobs/{id}/"), Some(token)).await;
+        assert_eq!(status, 200, "{job}");
+        if job["state"] == state {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{job}\n{}", process.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -114,7 +135,7 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
     assert_eq!(catalogs(&client, &base, &token).await, sample_catalogs());
 
     // The embedded worker runs a job enqueued over the API.
-    let id = enqueue_probe(&client, &base, &token).await;
+    let id = enqueue(&client, &base, &token, json!({"kind": "probe"})).await;
     let job = wait_for_job(&db, id, Duration::from_secs(30), &[&process], ended).await;
     assert_eq!(job.state, "succeeded");
 
@@ -243,33 +264,34 @@ async fn standalone_without_servers_embeds_its_database_and_queue() {
     assert_eq!(catalogs(&client, &base, &token).await, sample_catalogs());
 
     // A job goes through the in-process queue to the worker.
-    let id = enqueue_probe(&client, &base, &token).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, job) = get(
-            &client,
-            &format!("{base}/api/admin/jobs/{id}/"),
-            Some(&token),
-        )
-        .await;
-        assert_eq!(status, 200, "{job}");
-        if job["state"] == "succeeded" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{job}\n{}", process.log_text());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id = enqueue(&client, &base, &token, json!({"kind": "probe"})).await;
+    wait_for_state(&client, &base, &token, id, "succeeded", &process).await;
 
+    // A probe queued behind a long dry-run load is still queued when the
+    // process stops: its in-process message is lost with the process.
+    let spack = data_file("spack/repology.json");
+    let load = json!({"kind": "load", "source": "spack", "url": spack, "dry_run": true});
+    enqueue(&client, &base, &token, load).await;
+    let waiting = enqueue(&client, &base, &token, json!({"kind": "probe"})).await;
     process.signal("TERM");
     let status = process.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "{status:?}\n{}", process.log_text());
     assert!(process.log_text().contains("embedded Postgres stopped"));
     assert_eq!(home.postmaster_pid(), None, "the server is still running");
 
-    // A second start finds the data, the password and the account again.
+    // A second start finds the data, the password and the account again,
+    // and queues again the job the first one left queued.
     let mut process = home.start("standalone", &address);
     wait_until_ready(&client, &base, &process).await;
     assert_eq!(catalogs(&client, &base, &token).await, sample_catalogs());
+    wait_for_state(&client, &base, &token, waiting, "succeeded", &process).await;
+    assert!(
+        process
+            .log_text()
+            .contains("re-queued jobs whose queue message may have been lost"),
+        "{}",
+        process.log_text()
+    );
     process.signal("TERM");
     let status = process.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "{status:?}\n{}", process.log_text());

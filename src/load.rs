@@ -34,6 +34,10 @@ pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
     } else {
         print!("{}", render(&report));
     }
+    // Closing waits for the tidy that a large load leaves running.
+    if let Err(error) = database.close().await {
+        tracing::warn!(%error, "closing the database connections");
+    }
     Ok(())
 }
 

@@ -154,6 +154,29 @@ async fn full_spack_file_loads_every_package_version_and_target() {
     assert_eq!(db.catalog_size("Spack", "2026-07-01").await, expected);
 }
 
+/// A large load tidies the tables after its commit, in the background, on a
+/// connection of the pool: closing the pool waits for it, and then the
+/// planner has statistics of the loaded rows.
+#[tokio::test]
+async fn a_large_load_leaves_the_tables_analysed_by_the_time_its_pool_closes() {
+    let mut db = TestDb::new().await;
+    let source = spack_source(data_file("spack/repology.json"));
+    let statistics = "SELECT count(DISTINCT tablename) FROM pg_stats \
+        WHERE tablename IN ('software_packages', 'software_versions', 'software_targets')";
+    assert_eq!(
+        db.count(statistics).await,
+        0,
+        "no statistics before the load"
+    );
+
+    db.load_spack(&source, FIRST_LOAD).await.expect("load");
+    db.conn.close_by_ref().await.expect("close the pool");
+    db.conn = softcat_shared::db::connect(&db.url)
+        .await
+        .expect("reconnect");
+    assert_eq!(db.count(statistics).await, 3);
+}
+
 #[tokio::test]
 async fn full_eessi_files_load_the_newest_stack_with_extensions() {
     let db = TestDb::new().await;

@@ -37,6 +37,7 @@ const MAX_IDS_PER_DELETE: usize = 20_000;
 enum Kind {
     BigInt,
     Bool,
+    Uuid,
     Text,
     NullableText,
     Jsonb,
@@ -51,13 +52,14 @@ impl Kind {
         match self {
             Self::BigInt => ("bigint[]", ArrayType::BigInt),
             Self::Bool => ("boolean[]", ArrayType::Bool),
+            Self::Uuid => ("uuid[]", ArrayType::Uuid),
             _ => ("text[]", ArrayType::String),
         }
     }
 
     fn select(self, name: &str) -> String {
         match self {
-            Self::BigInt | Self::Bool | Self::Text => name.to_owned(),
+            Self::BigInt | Self::Bool | Self::Uuid | Self::Text => name.to_owned(),
             Self::NullableText => format!("NULLIF({name}, '')"),
             Self::Jsonb => format!("{name}::jsonb"),
             Self::NullableDate => format!("NULLIF({name}, '')::date"),
@@ -71,6 +73,7 @@ impl Kind {
 enum Cell {
     Int(i64),
     Bool(bool),
+    Uuid(uuid::Uuid),
     Text(String),
     /// The elements of a `text[]` column.
     List(Vec<String>),
@@ -96,6 +99,7 @@ impl Cell {
         match self {
             Self::Int(value) => value.into(),
             Self::Bool(value) => value.into(),
+            Self::Uuid(value) => value.into(),
             Self::Text(value) => value.into(),
             Self::List(items) => Self::json(&items).into_value(),
             Self::Null => Value::BigInt(None),
@@ -110,6 +114,14 @@ impl Cell {
                 let _ = write!(out, "{value}");
             }
             Self::Bool(value) => out.push(if *value { b't' } else { b'f' }),
+            Self::Uuid(value) => {
+                out.extend_from_slice(
+                    value
+                        .hyphenated()
+                        .encode_lower(&mut uuid::Uuid::encode_buffer())
+                        .as_bytes(),
+                );
+            }
             Self::Null => out.extend_from_slice(b"\\N"),
             Self::Text(text)
                 if text.is_empty() && matches!(kind, Kind::NullableText | Kind::NullableDate) =>
@@ -156,6 +168,9 @@ fn copy_escape(text: &str, out: &mut Vec<u8>) {
 type Column = (&'static str, Kind);
 
 const ID: Column = ("id", Kind::BigInt);
+/// Drawn by the loader rather than by the column's default: random UUIDs
+/// cost the server about a microsecond per row, the client far less.
+const UUID: Column = ("uuid", Kind::Uuid);
 const PARENT_PACKAGE: Column = ("parent_software_id", Kind::BigInt);
 const PARENT_VERSION: Column = ("parent_version_id", Kind::BigInt);
 
@@ -230,6 +245,7 @@ pub async fn apply(
         .map(|((key, package), id)| {
             let mut row = vec![
                 Cell::Int(*id),
+                Cell::Uuid(uuid::Uuid::new_v4()),
                 Cell::Int(catalog_id),
                 Cell::Text(key.name.clone()),
                 Cell::Bool(key.is_extension),
@@ -239,20 +255,12 @@ pub async fn apply(
             row
         });
     let columns = [
-        &[ID][..],
+        &[ID, UUID][..],
         &PACKAGE_KEY[..],
         &PACKAGE_FIELDS[..],
         &[PARENT_PACKAGE][..],
     ]
     .concat();
-    copy(db, "software_packages", &columns, Box::new(rows), progress).await?;
-    let changed: Vec<Vec<Cell>> = plan
-        .changed_packages
-        .iter()
-        .map(|(id, package)| with_id(*id, package_fields(package)))
-        .collect();
-    update(db, "software_packages", &PACKAGE_FIELDS, changed, progress).await?;
-
     let mut new_versions: Vec<(i64, &VersionKey, &VersionSnapshot)> = Vec::new();
     for ((_, package), id) in plan.new_packages.iter().zip(&package_ids) {
         new_versions.extend(
@@ -263,7 +271,15 @@ pub async fn apply(
         );
     }
     new_versions.extend(plan.new_versions.iter().copied());
+    copy(db, "software_packages", &columns, Box::new(rows), progress).await?;
     let version_ids = allocate_ids(db, "software_versions", new_versions.len()).await?;
+    let changed: Vec<Vec<Cell>> = plan
+        .changed_packages
+        .iter()
+        .map(|(id, package)| with_id(*id, package_fields(package)))
+        .collect();
+    update(db, "software_packages", &PACKAGE_FIELDS, changed, progress).await?;
+
     for ((package_id, key, _), id) in new_versions.iter().zip(&version_ids) {
         parents
             .versions
@@ -275,6 +291,7 @@ pub async fn apply(
         .map(|((package_id, key, version), id)| {
             let mut row = vec![
                 Cell::Int(*id),
+                Cell::Uuid(uuid::Uuid::new_v4()),
                 Cell::Int(*package_id),
                 Cell::Text(key.version.clone()),
                 Cell::Text(key.modulename.clone()),
@@ -284,7 +301,7 @@ pub async fn apply(
             row
         });
     let columns = [
-        &[ID][..],
+        &[ID, UUID][..],
         &VERSION_KEY[..],
         &VERSION_FIELDS[..],
         &[PARENT_VERSION][..],
@@ -312,7 +329,7 @@ pub async fn apply(
                 .iter()
                 .map(|(version_id, key, target)| target_insert_row(*version_id, key, target)),
         );
-    let columns = [&TARGET_KEY[..], &TARGET_FIELDS[..]].concat();
+    let columns = [&[UUID][..], &TARGET_KEY[..], &TARGET_FIELDS[..]].concat();
     copy(db, "software_targets", &columns, Box::new(rows), progress).await?;
     let changed: Vec<Vec<Cell>> = plan
         .changed_targets
@@ -321,7 +338,10 @@ pub async fn apply(
         .collect();
     update(db, "software_targets", &TARGET_FIELDS, changed, progress).await?;
 
-    if plan.packages.written() + plan.versions.written() > 0 {
+    // New rows went in linked to new parents; only a catalog that had
+    // packages before can hold rows whose parents were already stored.
+    let stored_before = plan.packages.unchanged + plan.packages.updated + plan.packages.deleted;
+    if stored_before > 0 && plan.packages.written() + plan.versions.written() > 0 {
         link_parents(db, catalog_id).await?;
     }
     Ok(())
@@ -366,22 +386,14 @@ async fn allocate_ids(db: &LoadTransaction, table: &str, count: usize) -> Result
     if count == 0 {
         return Ok(Vec::new());
     }
-    // The sequence is looked up first: asked for per row, the lookup would
-    // cost more than the ids.
-    let sequence: String = db
-        .query_one_raw(statement(
-            db,
-            "SELECT pg_get_serial_sequence($1, 'id') AS sequence",
-            table,
-        ))
-        .await?
-        .ok_or_else(|| DbErr::Custom(format!("{table}: no id sequence")))?
-        .try_get("", "sequence")?;
+    // The sequence is looked up once: per row, the lookup would cost more
+    // than the ids.
     let ids: Vec<i64> = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "SELECT array_agg(nextval($1::regclass)) AS ids FROM generate_series(1, $2)",
-            [sequence.into(), (count as i64).into()],
+            "WITH s AS (SELECT pg_get_serial_sequence($1, 'id')::regclass AS sequence) \
+             SELECT array_agg(nextval(s.sequence)) AS ids FROM s, generate_series(1, $2)",
+            [table.into(), (count as i64).into()],
         ))
         .await?
         .ok_or_else(|| DbErr::Custom(format!("{table}: no ids drawn")))?
@@ -446,6 +458,7 @@ fn target_fields(target: &TargetRow) -> Vec<Cell> {
 
 fn target_insert_row(version_id: i64, key: &TargetKey, target: &TargetRow) -> Vec<Cell> {
     let mut row = vec![
+        Cell::Uuid(uuid::Uuid::new_v4()),
         Cell::Int(version_id),
         Cell::Text(key.target_type.clone()),
         Cell::Text(key.target_name.clone()),
@@ -649,6 +662,11 @@ mod tests {
         );
         assert_eq!(encoded(Cell::Int(-42), Kind::BigInt), "-42");
         assert_eq!(encoded(Cell::Bool(true), Kind::Bool), "t");
+        let uuid = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(
+            encoded(Cell::Uuid(uuid), Kind::Uuid),
+            "01234567-89ab-cdef-0123-456789abcdef"
+        );
     }
 
     #[test]

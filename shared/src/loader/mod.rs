@@ -150,7 +150,7 @@ pub async fn load_snapshot(
     let started = Instant::now();
     let Transformed { snapshot, skipped } = transformed;
     let mut report = LoadReport::new(snapshot.key.clone(), snapshot.kind, skipped);
-    let txn = LoadTransaction::begin(db).await?;
+    let mut txn = LoadTransaction::begin(db).await?;
     lock_catalog(&txn, &snapshot.key).await?;
     let existing = find_catalog(&txn, &snapshot.key).await?;
     report.catalog_uuid = existing.map(|(_, uuid)| uuid);
@@ -202,7 +202,7 @@ pub async fn load_snapshot(
     txn.commit().await?;
     let write_elapsed = write_started.elapsed();
     if (report.rows_written() > 0 || catalog_changed)
-        && let Err(error) = crate::browse::generation::advance(db).await
+        && let Err(error) = crate::browse::generation::advance(&txn).await
     {
         tracing::warn!(%error, "could not advance the data generation; caches may serve old data");
     }
@@ -215,7 +215,7 @@ pub async fn load_snapshot(
     report.elapsed = started.elapsed();
     drop(plan);
     if report.rows_written() >= LARGE_LOAD_ROWS {
-        finish_large_load(db, snapshot).await;
+        finish_large_load(txn, snapshot);
     }
     tracing::info!(
         catalog = %report.catalog,
@@ -244,10 +244,10 @@ const LARGE_LOAD_ROWS: u64 = 10_000;
 ///   `query=` search after a cold load). Autovacuum would do both within a
 ///   minute; this does them at once.
 ///
-/// The work holds a connection taken from the pool here, so closing the
-/// pool waits for it. A failure only costs query speed until autovacuum
+/// The work runs on the load's own session, after its commit, so closing
+/// the pool waits for it. A failure only costs query speed until autovacuum
 /// comes, so it is logged.
-async fn finish_large_load(db: &DatabaseConnection, snapshot: CatalogSnapshot) {
+fn finish_large_load(session: LoadTransaction, snapshot: CatalogSnapshot) {
     const TIDY: [&str; 2] = [
         "ANALYZE software_packages, software_versions, software_targets",
         "SELECT gin_clean_pending_list(i.indexrelid::regclass) FROM pg_index i \
@@ -255,21 +255,11 @@ async fn finish_large_load(db: &DatabaseConnection, snapshot: CatalogSnapshot) {
          WHERE a.amname = 'gin' AND i.indrelid IN \
            ('software_packages'::regclass, 'software_versions'::regclass)",
     ];
-    let mut connection = match db.get_postgres_connection_pool().acquire().await {
-        Ok(connection) => connection,
-        Err(error) => {
-            tracing::warn!(%error, "could not tidy the catalog tables after a large load");
-            return;
-        }
-    };
     tokio::spawn(async move {
         let started = Instant::now();
         let _ = tokio::task::spawn_blocking(move || drop(snapshot)).await;
         for sql in TIDY {
-            let done = sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(sql))
-                .execute(&mut *connection)
-                .await;
-            if let Err(error) = done {
+            if let Err(error) = session.execute_unprepared(sql).await {
                 tracing::warn!(%error, "could not tidy the catalog tables after a large load");
                 return;
             }

@@ -3,6 +3,11 @@
 //! also takes `COPY`, which a sea-orm transaction cannot. Both travel on the
 //! same session, so they commit or roll back together.
 //!
+//! Once it has ended, statements through it run on the same session outside
+//! any transaction: what must follow the commit need not wait for another
+//! connection of the pool (the one just used goes back to the pool only
+//! after a task switch, so the pool would often open a new one).
+//!
 //! Dropped before it ends (a job's timeout cancels a load at any await,
 //! `COPY` included), it closes its connection instead of returning it to
 //! the pool: the server then rolls back and frees the catalog's lock, and no
@@ -46,16 +51,16 @@ impl LoadTransaction {
     }
 
     /// Commits everything written through it.
-    pub async fn commit(self) -> Result<(), DbErr> {
+    pub async fn commit(&mut self) -> Result<(), DbErr> {
         self.end("COMMIT").await
     }
 
     /// Discards everything written through it.
-    pub async fn rollback(self) -> Result<(), DbErr> {
+    pub async fn rollback(&mut self) -> Result<(), DbErr> {
         self.end("ROLLBACK").await
     }
 
-    async fn end(mut self, statement: &'static str) -> Result<(), DbErr> {
+    async fn end(&mut self, statement: &'static str) -> Result<(), DbErr> {
         sqlx::raw_sql(AssertSqlSafe(statement))
             .execute(&mut **self.connection.get_mut())
             .await

@@ -386,12 +386,12 @@ async fn allocate_ids(db: &LoadTransaction, table: &str, count: usize) -> Result
     if count == 0 {
         return Ok(Vec::new());
     }
-    // The sequence is looked up once: per row, the lookup would cost more
-    // than the ids.
+    // The sequence is looked up once (a CTE that is not MATERIALIZED is
+    // inlined, and the lookup per row costs more than the ids).
     let ids: Vec<i64> = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "WITH s AS (SELECT pg_get_serial_sequence($1, 'id')::regclass AS sequence) \
+            "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence($1, 'id')::regclass AS sequence) \
              SELECT array_agg(nextval(s.sequence)) AS ids FROM s, generate_series(1, $2)",
             [table.into(), (count as i64).into()],
         ))

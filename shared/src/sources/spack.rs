@@ -184,12 +184,13 @@ fn transform_package(
         categories: package.categories,
         licenses: package.licenses,
         maintainers: package.maintainers,
-        metadata: json!({
-            "homepages": package.homepages,
-            "dependencies": package.dependencies,
-            "aliases": aliases,
-            "patches": package.patches,
-        }),
+        // Built by moving the parsed values (`json!` would copy each one).
+        metadata: Value::Object(serde_json::Map::from_iter([
+            ("homepages".to_owned(), strings(package.homepages)),
+            ("dependencies".to_owned(), strings(package.dependencies)),
+            ("aliases".to_owned(), strings(aliases)),
+            ("patches".to_owned(), Value::Array(package.patches)),
+        ])),
     };
     let mut snapshot = PackageSnapshot {
         row,
@@ -208,9 +209,12 @@ fn transform_package(
             }
         };
         let mut metadata = serde_json::Map::new();
-        metadata.insert("downloads".into(), json!(download_urls(&version.downloads)));
+        metadata.insert(
+            "downloads".into(),
+            strings(download_urls(version.downloads)),
+        );
         if let Some(branch) = version.branch {
-            metadata.insert("branch".into(), json!(branch));
+            metadata.insert("branch".into(), Value::String(branch));
         }
         if let Some(repositories) = version.repositories {
             metadata.insert("repositories".into(), repositories);
@@ -276,13 +280,18 @@ fn build_variants(categories: &[String]) -> BTreeMap<TargetKey, TargetRow> {
         .collect()
 }
 
+/// A JSON array of strings.
+fn strings(items: Vec<String>) -> Value {
+    Value::Array(items.into_iter().map(Value::String).collect())
+}
+
 /// Download URLs from `downloads`, which real data writes as a list of
 /// strings, a list holding an empty list (`[[]]`), or leaves out.
-fn download_urls(downloads: &Value) -> Vec<String> {
-    fn collect(value: &Value, urls: &mut Vec<String>) {
+fn download_urls(downloads: Value) -> Vec<String> {
+    fn collect(value: Value, urls: &mut Vec<String>) {
         match value {
-            Value::String(url) if !url.is_empty() && !urls.contains(url) => urls.push(url.clone()),
-            Value::Array(items) => items.iter().for_each(|item| collect(item, urls)),
+            Value::String(url) if !url.is_empty() && !urls.contains(&url) => urls.push(url),
+            Value::Array(items) => items.into_iter().for_each(|item| collect(item, urls)),
             _ => {}
         }
     }

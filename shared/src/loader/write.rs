@@ -261,6 +261,14 @@ pub async fn apply(
         &[PARENT_PACKAGE][..],
     ]
     .concat();
+    copy(db, "software_packages", &columns, Box::new(rows), progress).await?;
+    let changed: Vec<Vec<Cell>> = plan
+        .changed_packages
+        .iter()
+        .map(|(id, package)| with_id(*id, package_fields(package)))
+        .collect();
+    update(db, "software_packages", &PACKAGE_FIELDS, changed, progress).await?;
+
     let mut new_versions: Vec<(i64, &VersionKey, &VersionSnapshot)> = Vec::new();
     for ((_, package), id) in plan.new_packages.iter().zip(&package_ids) {
         new_versions.extend(
@@ -271,15 +279,7 @@ pub async fn apply(
         );
     }
     new_versions.extend(plan.new_versions.iter().copied());
-    copy(db, "software_packages", &columns, Box::new(rows), progress).await?;
     let version_ids = allocate_ids(db, "software_versions", new_versions.len()).await?;
-    let changed: Vec<Vec<Cell>> = plan
-        .changed_packages
-        .iter()
-        .map(|(id, package)| with_id(*id, package_fields(package)))
-        .collect();
-    update(db, "software_packages", &PACKAGE_FIELDS, changed, progress).await?;
-
     for ((package_id, key, _), id) in new_versions.iter().zip(&version_ids) {
         parents
             .versions

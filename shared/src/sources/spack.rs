@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -132,17 +133,27 @@ impl CatalogSource for SpackSource {
                     package.name.as_deref().is_none_or(|name| name == key)
                 })
             });
-        for (key, entry) in own.into_iter().chain(aliased) {
-            match entry.0 {
-                Ok(package) => {
-                    let (package_key, package) = transform_package(&key, package, &mut skipped);
-                    snapshot.insert_package(package_key, package);
-                }
-                Err(reason) => skipped.push(SkippedEntry {
+        // Packages transform independently, on every core; they are merged
+        // in source order, so the result does not depend on the split.
+        let transformed: Vec<_> = own
+            .into_par_iter()
+            .chain(aliased)
+            .map(|(key, entry)| match entry.0 {
+                Ok(package) => Ok(transform_package(&key, package)),
+                Err(reason) => Err(SkippedEntry {
                     level: Level::Package,
                     entry: format!("package {key:?}"),
                     reason,
                 }),
+            })
+            .collect();
+        for entry in transformed {
+            match entry {
+                Ok((package_key, package, skipped_versions)) => {
+                    snapshot.insert_package(package_key, package);
+                    skipped.extend(skipped_versions);
+                }
+                Err(entry) => skipped.push(entry),
             }
         }
         Ok(Transformed { snapshot, skipped })
@@ -160,11 +171,12 @@ fn catalog_version_from(last_update: Option<&str>) -> Option<String> {
     }
 }
 
+/// One package entry, with the version entries it had to leave out.
 fn transform_package(
     key: &str,
     package: SpackPackage,
-    skipped: &mut Vec<SkippedEntry>,
-) -> (PackageKey, PackageSnapshot) {
+) -> (PackageKey, PackageSnapshot, Vec<SkippedEntry>) {
+    let mut skipped = Vec::new();
     let name = package
         .name
         .filter(|name| !name.trim().is_empty())
@@ -239,6 +251,7 @@ fn transform_package(
             is_extension: false,
         },
         snapshot,
+        skipped,
     )
 }
 

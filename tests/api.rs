@@ -425,7 +425,13 @@ async fn package_detail_nests_versions_newest_first_with_targets_and_extensions(
     );
     let shown = app.get(&extension_path, Some(&token)).await;
     assert_eq!(shown.body["is_extension"], true);
-    assert_eq!(shown.body["parent_software"], detail.body["uuid"]);
+    let parents: Vec<&Value> = shown.body["parent_softwares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|parent| &parent["uuid"])
+        .collect();
+    assert_eq!(parents, [&detail.body["uuid"]]);
 
     // Spack: a branch version is newer than every release.
     let abacus = package_uuid(&app, &token, "name=abacus").await;
@@ -487,12 +493,19 @@ async fn versions_and_targets_filter_and_show_details() {
     assert_eq!(toolchains, expected);
     assert!(
         app.all(
-            "/api/marketplace-software-versions/?package_name=espresso",
+            "/api/marketplace-software-versions/?package_name_exact=espresso",
             &token
         )
         .await
         .is_empty()
     );
+    let any_case = app
+        .all(
+            "/api/marketplace-software-versions/?package_name=espresso",
+            &token,
+        )
+        .await;
+    assert_eq!(any_case.len(), espresso.len());
 
     let gcc = app
         .all(
@@ -522,7 +535,7 @@ async fn versions_and_targets_filter_and_show_details() {
         .await;
     let main_versions = found
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count();
     assert_eq!(main_versions, compatible);
     assert!(compatible > 0);
@@ -541,7 +554,7 @@ async fn versions_and_targets_filter_and_show_details() {
     // Extension versions carry their parent's targets; count main versions.
     let main_versions = found
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count();
     assert_eq!(main_versions, a64fx);
 
@@ -1257,7 +1270,7 @@ async fn the_full_spack_catalog_is_served_with_counts_from_the_source() {
         )
         .await;
     assert!(targets.body["count"].as_u64().unwrap() > identities.len() as u64);
-    let version_path = "/api/marketplace-software-versions/?package_name=cmake&page_size=1";
+    let version_path = "/api/marketplace-software-versions/?package_name_exact=cmake&page_size=1";
     let cmake_versions = app.get(version_path, Some(&token)).await;
     let expected: BTreeSet<&str> = document["packages"]["cmake"]["version"]
         .as_array()
@@ -1404,7 +1417,7 @@ async fn uuid_filters_and_offering_filters_on_versions_and_targets() {
         .await;
     let main_aarch64 = aarch64
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count() as u64;
     assert_eq!(main_aarch64, main_installations);
     assert_eq!(
@@ -1468,7 +1481,7 @@ async fn uuid_filters_and_offering_filters_on_versions_and_targets() {
         .await;
     let main_offered = offered_versions
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count();
     assert_eq!(
         main_offered,

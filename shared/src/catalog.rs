@@ -1,6 +1,7 @@
 //! Domain values parsed once at the edge and trusted after: which catalog,
 //! of which kind, and which CPU target.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -116,6 +117,37 @@ impl fmt::Display for CpuTarget {
     }
 }
 
+/// What a micro-architecture name given by a person stands for among the
+/// stored ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShortName<'a> {
+    /// Exactly this stored micro-architecture (`zen4` → `amd/zen4`).
+    Known(&'a str),
+    /// None is stored under this name.
+    Unknown,
+    /// Several stored micro-architectures end in it; the candidates, sorted.
+    Ambiguous(Vec<&'a str>),
+}
+
+/// Resolves `name` among `known` micro-architectures: an exact match, or
+/// the only one whose last segment is `name` (`zen3` for `amd/zen3`, as
+/// people and Waldur's guide write them).
+pub fn resolve_microarchitecture<'a>(name: &str, known: &BTreeSet<&'a str>) -> ShortName<'a> {
+    if let Some(exact) = known.get(name) {
+        return ShortName::Known(exact);
+    }
+    let candidates: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|micro| micro.rsplit('/').next() == Some(name))
+        .collect();
+    match candidates.as_slice() {
+        [] => ShortName::Unknown,
+        [only] => ShortName::Known(only),
+        _ => ShortName::Ambiguous(candidates),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +179,32 @@ mod tests {
         ] {
             assert!(CpuTarget::parse(text).is_err(), "{text:?} was accepted");
         }
+    }
+
+    #[test]
+    fn short_microarchitecture_names_resolve_when_unique() {
+        let known: BTreeSet<&str> = ["generic", "amd/zen3", "amd/zen4", "intel/x", "arm/x"]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            resolve_microarchitecture("zen3", &known),
+            ShortName::Known("amd/zen3")
+        );
+        assert_eq!(
+            resolve_microarchitecture("amd/zen4", &known),
+            ShortName::Known("amd/zen4")
+        );
+        assert_eq!(
+            resolve_microarchitecture("generic", &known),
+            ShortName::Known("generic")
+        );
+        assert_eq!(
+            resolve_microarchitecture("zen5", &known),
+            ShortName::Unknown
+        );
+        assert_eq!(
+            resolve_microarchitecture("x", &known),
+            ShortName::Ambiguous(vec!["arm/x", "intel/x"])
+        );
     }
 }

@@ -635,15 +635,10 @@ impl<'a> Build<'a> {
     /// one version per parent installation, with the parent's targets.
     fn add_extensions(&mut self) {
         let extensions = std::mem::take(&mut self.extensions);
-        let mut parent_packages: HashMap<String, BTreeSet<String>> = HashMap::new();
         for ((name, version, parent_module), install) in extensions {
             let Some(parent) = self.parents.get(&parent_module) else {
                 continue;
             };
-            parent_packages
-                .entry(name.clone())
-                .or_default()
-                .insert(parent.package.clone());
             let (description, homepage) = self
                 .extension_packages
                 .get(&name)
@@ -681,19 +676,6 @@ impl<'a> Build<'a> {
                     targets: parent.targets.clone(),
                 },
             );
-        }
-        for (name, parents) in parent_packages {
-            let key = PackageKey {
-                name,
-                is_extension: true,
-            };
-            if let (Some(package), [parent]) = (
-                self.packages.get_mut(&key),
-                parents.into_iter().collect::<Vec<_>>().as_slice(),
-            ) && let Value::Object(metadata) = &mut package.row.metadata
-            {
-                metadata.insert("parent_software".into(), json!(parent));
-            }
         }
     }
 }

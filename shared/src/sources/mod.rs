@@ -79,7 +79,7 @@ pub async fn read_catalog<S: CatalogSource>(
 
 /// Bumped whenever a transform changes, so that a stored catalog whose
 /// source is unchanged is still rebuilt by a new transform.
-const TRANSFORM_VERSION: &str = concat!("softcat transform 1 / ", env!("CARGO_PKG_VERSION"));
+const TRANSFORM_VERSION: &str = concat!("softcat transform 2 / ", env!("CARGO_PKG_VERSION"));
 
 /// Hashes the parts that determine a snapshot, each length-prefixed so that
 /// moving bytes between parts changes the hash.

@@ -98,7 +98,8 @@ async fn catalogs_list_filter_and_show_their_cpu_targets() {
     assert_eq!(eessi.body["count"], 1);
     let summary = &eessi.body["results"][0];
     assert_eq!(summary["version"], "2023.06");
-    assert_eq!(summary["catalog_type"], "eessi");
+    assert_eq!(summary["catalog_type"], "binary_runtime");
+    assert_eq!(summary["source"], "eessi");
     assert!(summary.get("cpu_targets").is_none());
     let extensions: BTreeSet<String> = installations
         .values()
@@ -113,8 +114,9 @@ async fn catalogs_list_filter_and_show_their_cpu_targets() {
 
     for (query, expected) in [
         ("version=2023.06", 1),
-        ("catalog_type=spack", 1),
-        ("catalog_type=conda", 0),
+        ("source=spack", 1),
+        ("catalog_type=source_package", 1),
+        ("catalog_type=package_manager", 0),
     ] {
         let answer = app
             .get(
@@ -509,7 +511,7 @@ async fn versions_and_targets_filter_and_show_details() {
 
     let gcc = app
         .all(
-            "/api/marketplace-software-versions/?toolchain_name=GCC&catalog_type=eessi",
+            "/api/marketplace-software-versions/?toolchain_name=GCC&catalog_type=binary_runtime",
             &token,
         )
         .await;
@@ -824,7 +826,7 @@ async fn each_role_may_do_exactly_what_it_should() {
         StatusCode::OK
     );
 
-    let new_catalog = json!({"name": "Local", "version": "1", "catalog_type": "spack"});
+    let new_catalog = json!({"name": "Local", "version": "1", "catalog_type": "source_package"});
     let create = |token: Option<String>| {
         let body = new_catalog.clone();
         let app = &app;
@@ -940,7 +942,7 @@ async fn anonymous_reads_can_be_switched_on() {
             Method::POST,
             "/api/marketplace-software-catalogs/",
             None,
-            Some(json!({"name": "A", "version": "1", "catalog_type": "spack"})),
+            Some(json!({"name": "A", "version": "1", "catalog_type": "source_package"})),
         )
         .await;
     assert_eq!(write.status, StatusCode::UNAUTHORIZED);
@@ -986,7 +988,7 @@ async fn staff_edit_and_delete_catalogs() {
             Method::POST,
             "/api/marketplace-software-catalogs/",
             Some(&staff),
-            Some(json!({"name": "EESSI", "version": "2023.06", "catalog_type": "eessi"})),
+            Some(json!({"name": "EESSI", "version": "2023.06", "catalog_type": "binary_runtime"})),
         )
         .await;
     assert_eq!(duplicate.status, StatusCode::BAD_REQUEST);
@@ -1088,7 +1090,7 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
             "catalog_type",
         ),
         (
-            json!({"name": "A\u{0}", "version": "1", "catalog_type": "spack"}),
+            json!({"name": "A\u{0}", "version": "1", "catalog_type": "source_package"}),
             "name",
         ),
     ] {
@@ -1101,7 +1103,7 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
             )
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
-        assert_eq!(answer.body["field"], field);
+        assert_eq!(answer.body["field"], field, "{}", answer.body);
     }
     let path = format!(
         "/api/marketplace-provider-offerings/{}/add_software_catalog/",
@@ -1285,7 +1287,7 @@ async fn the_full_spack_catalog_is_served_with_counts_from_the_source() {
 async fn a_load_committed_elsewhere_shows_in_cached_answers() {
     let app = TestApp::with_samples().await;
     let token = app.token("reader", false).await;
-    let path = "/api/marketplace-software-catalogs/?catalog_type=spack";
+    let path = "/api/marketplace-software-catalogs/?source=spack";
     let before = app.get(path, Some(&token)).await;
     assert_eq!(before.body["results"][0]["package_count"], 8);
     // Served again, now from the cache.

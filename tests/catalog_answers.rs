@@ -283,11 +283,11 @@ async fn random_filter_combinations_agree_with_plain_sql() {
     app.db.load_spack(&spack, UPDATE).await.expect("load Spack");
     let rows = all_rows(&app).await;
 
-    let eessi_uuid: uuid::Uuid = catalog_uuid(&app, &token, "catalog_type=eessi")
+    let eessi_uuid: uuid::Uuid = catalog_uuid(&app, &token, "source=eessi")
         .await
         .parse()
         .expect("uuid");
-    let spack_uuid: uuid::Uuid = catalog_uuid(&app, &token, "catalog_type=spack")
+    let spack_uuid: uuid::Uuid = catalog_uuid(&app, &token, "source=spack")
         .await
         .parse()
         .expect("uuid");
@@ -671,7 +671,7 @@ async fn offering_rules_that_waldur_gets_wrong_hold_here() {
     let app = TestApp::with_samples().await;
     let staff = app.token("operator", true).await;
     let manager = app.token("manager", false).await;
-    let catalog = catalog_uuid(&app, &staff, "catalog_type=eessi").await;
+    let catalog = catalog_uuid(&app, &staff, "source=eessi").await;
     let create = |name: &'static str| {
         let app = &app;
         let staff = &staff;
@@ -785,7 +785,7 @@ async fn offering_rules_that_waldur_gets_wrong_hold_here() {
         .count(
             "SELECT count(*) FROM software_targets t JOIN software_versions v ON v.id = t.version_id \
              JOIN software_packages p ON p.id = v.package_id JOIN software_catalogs c ON c.id = p.catalog_id \
-             WHERE c.catalog_type = 'eessi' AND t.cpu_family = 'aarch64'",
+             WHERE c.source = 'eessi' AND t.cpu_family = 'aarch64'",
         )
         .await;
     assert_eq!(all_arm, plain_sql);

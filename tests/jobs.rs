@@ -1280,3 +1280,73 @@ async fn workers_carry_on_after_postgres_restarts() {
     );
     drop(db);
 }
+
+#[tokio::test]
+async fn a_catalog_shows_the_status_of_its_loads() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let (_dir, server) = spack_server().await;
+    let url = format!("{}/repology.json", server.base_url);
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "1")],
+    );
+    let body = json!({"kind": "load", "source": "spack", "url": url, "update_existing": true});
+    let loaded = job_id(&post(&app, "/api/admin/jobs/", &staff, body).await);
+    let loaded = wait_for_job(&app.db, loaded, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(loaded.state, "succeeded", "{loaded:#?}");
+    let version = loaded.result.as_ref().unwrap()["catalog"]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let catalog = || async {
+        let list = app
+            .get(
+                "/api/marketplace-software-catalogs/?source=spack",
+                Some(&staff),
+            )
+            .await;
+        assert_eq!(list.body["count"], 1, "{}", list.body);
+        list.body["results"][0].clone()
+    };
+    let shown = catalog().await;
+    assert_eq!(shown["version"], version.as_str());
+    assert!(shown["last_update_attempt"].is_string(), "{shown}");
+    assert!(shown["last_successful_update"].is_string(), "{shown}");
+    assert!(shown["update_errors"].is_null(), "{shown}");
+    for (field, table) in [
+        ("package_count", "software_packages p"),
+        (
+            "version_count",
+            "software_versions v JOIN software_packages p ON p.id = v.package_id",
+        ),
+        (
+            "target_count",
+            "software_targets t JOIN software_versions v ON v.id = t.version_id \
+             JOIN software_packages p ON p.id = v.package_id",
+        ),
+    ] {
+        let counted = app.db.count(&format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(shown[field], counted, "{field}");
+    }
+
+    // A failed load of the same catalog version is its update error, and
+    // leaves the last success where it was.
+    let body = json!({
+        "kind": "load", "source": "spack", "url": unreachable_url(),
+        "catalog_version": version, "update_existing": true,
+    });
+    let failed = job_id(&post(&app, "/api/admin/jobs/", &staff, body).await);
+    let failed = wait_for_job(&app.db, failed, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(failed.state, "failed", "{failed:#?}");
+    let after = catalog().await;
+    assert_eq!(after["update_errors"].as_str(), failed.error.as_deref());
+    assert_eq!(
+        after["last_successful_update"],
+        shown["last_successful_update"]
+    );
+    assert!(after["last_update_attempt"].as_str() > shown["last_update_attempt"].as_str());
+}

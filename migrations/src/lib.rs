@@ -7,6 +7,7 @@ mod m20261125_000001_catalog_schema;
 mod m20261125_000002_api;
 mod m20261129_000003_jobs;
 mod m20261201_000004_extension_parents;
+mod m20261201_000005_catalog_types;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_api::Migration),
             Box::new(m20261129_000003_jobs::Migration),
             Box::new(m20261201_000004_extension_parents::Migration),
+            Box::new(m20261201_000005_catalog_types::Migration),
         ]
     }
 }

@@ -31,7 +31,7 @@ impl fmt::Display for CatalogKey {
     }
 }
 
-/// The kinds of source softcat can load; stored as `catalog_type`.
+/// The kinds of source softcat can load; stored as a catalog's `source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CatalogKind {
@@ -42,12 +42,89 @@ pub enum CatalogKind {
 }
 
 impl CatalogKind {
-    /// The value stored in `software_catalogs.catalog_type`.
+    /// The value stored in `software_catalogs.source`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Eessi => "eessi",
             Self::Spack => "spack",
         }
+    }
+
+    /// The kind a stored `source` names.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Eessi, Self::Spack]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
+
+    /// What kind of catalog this source makes.
+    pub fn catalog_type(self) -> CatalogType {
+        match self {
+            Self::Eessi => CatalogType::BinaryRuntime,
+            Self::Spack => CatalogType::SourcePackage,
+        }
+    }
+}
+
+/// What a catalog holds, in the marketplace's vocabulary (Waldur's
+/// `catalog_type`): stored as `software_catalogs.catalog_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogType {
+    /// Pre-built binaries for given CPUs (EESSI).
+    BinaryRuntime,
+    /// Recipes built from source (Spack).
+    SourcePackage,
+    /// A package manager's channel (conda).
+    PackageManager,
+    /// A site's environment-module tree (Lmod).
+    EnvironmentModule,
+}
+
+impl CatalogType {
+    /// Every type, in the order the API lists them.
+    pub const ALL: [Self; 4] = [
+        Self::BinaryRuntime,
+        Self::SourcePackage,
+        Self::PackageManager,
+        Self::EnvironmentModule,
+    ];
+
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BinaryRuntime => "binary_runtime",
+            Self::SourcePackage => "source_package",
+            Self::PackageManager => "package_manager",
+            Self::EnvironmentModule => "environment_module",
+        }
+    }
+
+    /// The type a stored or requested value names.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+
+    /// The name people read.
+    pub fn display(self) -> &'static str {
+        match self {
+            Self::BinaryRuntime => "Binary runtime (EESSI)",
+            Self::SourcePackage => "Source package (Spack)",
+            Self::PackageManager => "Package manager (conda)",
+            Self::EnvironmentModule => "Environment modules (Lmod)",
+        }
+    }
+
+    /// Whether an offering may restrict the catalog to some CPUs: only
+    /// binaries are built per CPU.
+    pub fn supports_cpu_target_restrictions(self) -> bool {
+        self == Self::BinaryRuntime
+    }
+}
+
+impl fmt::Display for CatalogType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

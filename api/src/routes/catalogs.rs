@@ -4,8 +4,9 @@ use chrono::{DateTime, FixedOffset};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use softcat_shared::browse::catalogs::{self, CatalogFields, CatalogFilter, CatalogRow};
+use softcat_shared::catalog::CatalogType;
 use uuid::Uuid;
 
 use super::{Tag, examples, object_url};
@@ -27,14 +28,35 @@ pub struct Catalog {
     pub name: String,
     /// Catalog version.
     pub version: String,
-    /// Source kind: `eessi` or `spack`.
-    pub catalog_type: String,
+    /// What the catalog holds.
+    pub catalog_type: CatalogTypeName,
+    /// `catalog_type` as people read it.
+    pub catalog_type_display: String,
+    /// The loader that fills it (`eessi`, `spack`); null for a catalog
+    /// created by hand.
+    pub source: Option<String>,
     /// Where the data was loaded from.
     pub source_url: String,
     /// Free text.
     pub description: String,
+    /// Source-level facts (timestamps, architectures …).
+    pub metadata: serde_json::Value,
+    /// Whether offerings may enable only some of its CPUs (binaries only).
+    pub supports_cpu_target_restrictions: bool,
+    /// Whether the daily refresh updates it.
+    pub auto_update_enabled: bool,
     /// Number of packages, extensions included.
     pub package_count: i64,
+    /// Number of versions.
+    pub version_count: i64,
+    /// Number of targets.
+    pub target_count: i64,
+    /// When a load of it last started.
+    pub last_update_attempt: Option<DateTime<FixedOffset>>,
+    /// When a load of it last succeeded.
+    pub last_successful_update: Option<DateTime<FixedOffset>>,
+    /// Why the last load failed, when it failed after the last success.
+    pub update_errors: Option<String>,
     /// Every distinct CPU target among the catalog's targets (detail only).
     #[oai(skip_serializing_if_is_none)]
     pub cpu_targets: Option<Vec<CpuTarget>>,
@@ -42,6 +64,42 @@ pub struct Catalog {
     pub created: DateTime<FixedOffset>,
     /// Last change of the catalog row.
     pub modified: DateTime<FixedOffset>,
+}
+
+/// What a catalog holds, in the marketplace's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum CatalogTypeName {
+    /// Pre-built binaries per CPU (EESSI).
+    BinaryRuntime,
+    /// Source recipes (Spack).
+    SourcePackage,
+    /// A package manager's channel (conda).
+    PackageManager,
+    /// A site's environment-module tree (Lmod).
+    EnvironmentModule,
+}
+
+impl From<CatalogTypeName> for CatalogType {
+    fn from(name: CatalogTypeName) -> Self {
+        match name {
+            CatalogTypeName::BinaryRuntime => Self::BinaryRuntime,
+            CatalogTypeName::SourcePackage => Self::SourcePackage,
+            CatalogTypeName::PackageManager => Self::PackageManager,
+            CatalogTypeName::EnvironmentModule => Self::EnvironmentModule,
+        }
+    }
+}
+
+impl From<CatalogType> for CatalogTypeName {
+    fn from(kind: CatalogType) -> Self {
+        match kind {
+            CatalogType::BinaryRuntime => Self::BinaryRuntime,
+            CatalogType::SourcePackage => Self::SourcePackage,
+            CatalogType::PackageManager => Self::PackageManager,
+            CatalogType::EnvironmentModule => Self::EnvironmentModule,
+        }
+    }
 }
 
 /// A CPU target an offering can enable.
@@ -62,12 +120,15 @@ pub struct CatalogCreate {
     pub name: String,
     /// Catalog version.
     pub version: String,
-    /// Source kind.
+    /// What the catalog holds: `binary_runtime`, `source_package`,
+    /// `package_manager` or `environment_module`.
     pub catalog_type: String,
     /// Where the data comes from.
     pub source_url: Option<String>,
     /// Free text.
     pub description: Option<String>,
+    /// Whether the daily refresh updates it (default true).
+    pub auto_update_enabled: Option<bool>,
 }
 
 /// Fields staff may change; absent ones stay as they are.
@@ -77,12 +138,15 @@ pub struct CatalogUpdate {
     pub name: Option<String>,
     /// Catalog version.
     pub version: Option<String>,
-    /// Source kind.
+    /// What the catalog holds: `binary_runtime`, `source_package`,
+    /// `package_manager` or `environment_module`.
     pub catalog_type: Option<String>,
     /// Where the data comes from.
     pub source_url: Option<String>,
     /// Free text.
     pub description: Option<String>,
+    /// Whether the daily refresh updates it.
+    pub auto_update_enabled: Option<bool>,
 }
 
 list_response!(CatalogPage, CatalogList, Catalog);
@@ -129,15 +193,27 @@ impl CatalogsApi {
 }
 
 fn catalog_object(base_url: &str, row: CatalogRow, cpu_targets: Option<Vec<CpuTarget>>) -> Catalog {
+    // The schema's CHECK constraint holds the type to the known values.
+    let catalog_type = CatalogType::parse(&row.catalog_type).unwrap_or(CatalogType::BinaryRuntime);
     Catalog {
         url: object_url(base_url, COLLECTION, row.uuid),
         uuid: row.uuid,
         name: row.name,
         version: row.version,
-        catalog_type: row.catalog_type,
+        catalog_type: catalog_type.into(),
+        catalog_type_display: catalog_type.display().to_owned(),
+        source: row.source,
         source_url: row.source_url,
         description: row.description,
+        metadata: row.metadata,
+        supports_cpu_target_restrictions: catalog_type.supports_cpu_target_restrictions(),
+        auto_update_enabled: row.auto_update_enabled,
         package_count: row.package_count,
+        version_count: row.version_count,
+        target_count: row.target_count,
+        last_update_attempt: row.last_update_attempt,
+        last_successful_update: row.last_successful_update,
+        update_errors: row.update_errors,
         cpu_targets,
         created: row.created,
         modified: row.modified,
@@ -151,6 +227,7 @@ fn fields_of_create(body: CatalogCreate) -> CatalogFields {
         catalog_type: Some(body.catalog_type),
         source_url: body.source_url,
         description: body.description,
+        auto_update_enabled: body.auto_update_enabled,
     }
 }
 
@@ -171,12 +248,23 @@ impl CatalogsApi {
         /// Case-insensitive part of the catalog name.
         #[oai(example = "examples::catalog_name")]
         name: Query<Option<String>>,
+        /// Exact catalog name.
+        name_exact: Query<Option<String>>,
         /// Exact catalog version, e.g. `2025.06`.
         #[oai(example = "examples::catalog_version")]
         version: Query<Option<String>>,
-        /// `eessi` or `spack`.
-        #[oai(example = "examples::catalog_type")]
-        catalog_type: Query<Option<String>>,
+        /// Case-insensitive part of the description.
+        description: Query<Option<String>>,
+        /// What the catalogs hold.
+        catalog_type: Query<Option<CatalogTypeName>>,
+        /// The loader that fills them: `eessi`, `spack`.
+        #[oai(example = "examples::source")]
+        source: Query<Option<String>>,
+        /// Catalogs the daily refresh updates (`true`) or leaves alone.
+        auto_update_enabled: Query<Option<bool>>,
+        /// Ordering: `name`, `version`, `catalog_type`, `created`,
+        /// `modified`, each with `-` for descending.
+        o: Query<Option<Vec<String>>>,
         /// Page number, from 1.
         #[oai(example = "examples::page")]
         page: Query<Option<u64>>,
@@ -188,8 +276,13 @@ impl CatalogsApi {
         let page = page_of(page.0, page_size.0)?;
         let filter = CatalogFilter {
             name: name.0,
+            name_exact: name_exact.0,
             version: version.0,
-            catalog_type: catalog_type.0,
+            description: description.0,
+            catalog_type: catalog_type.0.map(Into::into),
+            source: source.0,
+            auto_update_enabled: auto_update_enabled.0,
+            ordering: o.0.unwrap_or_default(),
         };
         let listing = catalogs::list_catalogs(&self.state.db, &filter, page).await?;
         Ok(CatalogList::from_listing(
@@ -254,6 +347,7 @@ impl CatalogsApi {
             catalog_type: body.catalog_type,
             source_url: body.source_url,
             description: body.description,
+            auto_update_enabled: body.auto_update_enabled,
         };
         let row = catalogs::update_catalog(&self.state.db, uuid.0, &fields).await?;
         Ok(Json(self.detail(request, row).await?))

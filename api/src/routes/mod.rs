@@ -51,8 +51,8 @@ pub mod examples {
     pub fn catalog_version() -> Option<String> {
         Some("2025.06".into())
     }
-    /// A catalog type.
-    pub fn catalog_type() -> Option<String> {
+    /// A catalog loader.
+    pub fn source() -> Option<String> {
         Some("eessi".into())
     }
     /// A CPU family.

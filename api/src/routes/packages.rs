@@ -9,6 +9,7 @@ use poem_openapi::{Object, OpenApi};
 use softcat_shared::browse::packages::{self, ExtensionRow, PackageFilter, PackageRow};
 use uuid::Uuid;
 
+use super::catalogs::CatalogTypeName;
 use super::targets::target_object;
 use super::versions::{Version, version_object};
 use super::{Tag, examples, object_url};
@@ -176,6 +177,22 @@ impl PackagesApi {
         /// Exact catalog version, e.g. `2025.06`.
         #[oai(example = "examples::catalog_version")]
         catalog_version: Query<Option<String>>,
+        /// What the catalog holds.
+        catalog_type: Query<Option<CatalogTypeName>>,
+        /// A category the package has, e.g. `chem` (case-insensitive).
+        category: Query<Option<String>>,
+        /// A licence the package has, e.g. `MIT` (case-insensitive).
+        license: Query<Option<String>>,
+        /// Packages that include an extension of this type, e.g. `python`.
+        extension_type: Query<Option<String>>,
+        /// Packages that include an extension whose name holds this text,
+        /// e.g. `numpy`.
+        extension_name: Query<Option<String>>,
+        /// Packages with a version built with this toolchain, e.g. `foss`.
+        #[oai(example = "examples::toolchain_name")]
+        toolchain_name: Query<Option<String>>,
+        /// Packages with a version built with a toolchain of this version, e.g. `2023b`.
+        toolchain_version: Query<Option<String>>,
         /// Case-insensitive part of the package name, e.g. `gromacs`.
         #[oai(example = "examples::package_name")]
         name: Query<Option<String>>,
@@ -230,6 +247,13 @@ impl PackagesApi {
             catalog_name: catalog_name.0,
             catalog_name_exact: catalog_name_exact.0,
             catalog_version: catalog_version.0,
+            catalog_type: catalog_type.0.map(Into::into),
+            category: category.0,
+            license: license.0,
+            extension_type: extension_type.0,
+            extension_name: extension_name.0,
+            toolchain_name: toolchain_name.0,
+            toolchain_version: toolchain_version.0,
             name: name.0,
             name_exact: name_exact.0,
             description: description.0,

@@ -8,6 +8,7 @@ use poem_openapi::{Object, OpenApi};
 use softcat_shared::browse::versions::{self, VersionFilter, VersionRow};
 use uuid::Uuid;
 
+use super::catalogs::CatalogTypeName;
 use super::packages::{Extension, extension_object};
 use super::targets::Target;
 use super::{Tag, examples, object_url};
@@ -197,9 +198,8 @@ impl VersionsApi {
         version_exact: Query<Option<String>>,
         /// Exact catalog.
         catalog_uuid: Query<Option<Uuid>>,
-        /// `eessi` or `spack`.
-        #[oai(example = "examples::catalog_type")]
-        catalog_type: Query<Option<String>>,
+        /// What the catalog holds.
+        catalog_type: Query<Option<CatalogTypeName>>,
         /// Versions an offering provides: one of their targets is enabled
         /// by the offering's link to their catalog.
         offering_uuid: Query<Option<Uuid>>,
@@ -247,7 +247,7 @@ impl VersionsApi {
             version: version.0,
             version_exact: version_exact.0,
             catalog_uuid: catalog_uuid.0,
-            catalog_type: catalog_type.0,
+            catalog_type: catalog_type.0.map(Into::into),
             targets: target_scope(
                 offering_uuid.0,
                 cpu_family.0,

@@ -11,6 +11,7 @@ use super::target_scope::Level;
 use super::targets::TargetRow;
 use super::versions::VersionRow;
 use super::{BrowseError, Listing, Page, TargetScope, list, order_by};
+use crate::catalog::CatalogType;
 use crate::sql::{Conditions, contains_pattern, statement};
 use crate::version_order::compare_versions;
 
@@ -67,6 +68,20 @@ pub struct PackageFilter {
     pub catalog_name_exact: Option<String>,
     /// Exact catalog version.
     pub catalog_version: Option<String>,
+    /// Exact catalog type.
+    pub catalog_type: Option<CatalogType>,
+    /// A category the package has (case-insensitive).
+    pub category: Option<String>,
+    /// A licence the package has (case-insensitive).
+    pub license: Option<String>,
+    /// Packages that include an extension of this type (`python`).
+    pub extension_type: Option<String>,
+    /// Packages that include an extension whose name holds this text.
+    pub extension_name: Option<String>,
+    /// Packages with a version built with this toolchain (`foss`).
+    pub toolchain_name: Option<String>,
+    /// Packages with a version built with a toolchain of this version.
+    pub toolchain_version: Option<String>,
     /// Case-insensitive part of the name.
     pub name: Option<String>,
     /// Exact name (names are case-sensitive: `ASE` is not `ase`).
@@ -129,6 +144,52 @@ pub async fn list_packages(
     conditions.contains("c.name", filter.catalog_name.as_deref());
     conditions.equals("c.name", filter.catalog_name_exact.clone());
     conditions.equals("c.version", filter.catalog_version.clone());
+    conditions.equals("c.catalog_type", filter.catalog_type.map(|t| t.as_str()));
+    for (column, value) in [
+        ("p.categories", &filter.category),
+        ("p.licenses", &filter.license),
+    ] {
+        if let Some(value) = value {
+            let p = conditions.bind(value.clone());
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}) x \
+                 WHERE lower(x) = lower({p}))"
+            ));
+        }
+    }
+    if filter.extension_type.is_some() || filter.extension_name.is_some() {
+        let mut clauses = Vec::new();
+        if let Some(kind) = &filter.extension_type {
+            let p = conditions.bind(kind.clone());
+            clauses.push(format!("e.metadata->>'type' = {p}"));
+        }
+        if let Some(name) = &filter.extension_name {
+            let p = conditions.bind(contains_pattern(name));
+            clauses.push(format!("e.name ILIKE {p}"));
+        }
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM software_versions pv \
+               JOIN software_versions ev ON ev.parent_version_id = pv.id \
+               JOIN software_packages e ON e.id = ev.package_id \
+               WHERE pv.package_id = p.id AND {})",
+            clauses.join(" AND ")
+        ));
+    }
+    if filter.toolchain_name.is_some() || filter.toolchain_version.is_some() {
+        let mut clauses = Vec::new();
+        if let Some(name) = &filter.toolchain_name {
+            let p = conditions.bind(name.clone());
+            clauses.push(format!("tv.toolchain_name = {p}"));
+        }
+        if let Some(version) = &filter.toolchain_version {
+            let p = conditions.bind(version.clone());
+            clauses.push(format!("tv.toolchain_version = {p}"));
+        }
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM software_versions tv WHERE tv.package_id = p.id AND {})",
+            clauses.join(" AND ")
+        ));
+    }
     conditions.contains("p.name", filter.name.as_deref());
     conditions.equals("p.name", filter.name_exact.clone());
     conditions.contains("p.description", filter.description.as_deref());

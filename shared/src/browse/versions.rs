@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::packages::ExtensionRow;
 use super::target_scope::Level;
 use super::{BrowseError, Listing, Page, TargetScope, list, order_by, statement};
+use crate::catalog::CatalogType;
 use crate::sql::Conditions;
 
 /// A version as the API shows it.
@@ -69,7 +70,7 @@ pub struct VersionFilter {
     /// Exact catalog.
     pub catalog_uuid: Option<Uuid>,
     /// Exact catalog type.
-    pub catalog_type: Option<String>,
+    pub catalog_type: Option<CatalogType>,
     /// The target-level conditions: one target must satisfy them all.
     pub targets: TargetScope,
     /// Exact toolchain name.
@@ -133,7 +134,7 @@ pub async fn list_versions(
     conditions.contains("v.version", filter.version.as_deref());
     conditions.equals("v.version", filter.version_exact.clone());
     conditions.equals("c.uuid", filter.catalog_uuid);
-    conditions.equals("c.catalog_type", filter.catalog_type.clone());
+    conditions.equals("c.catalog_type", filter.catalog_type.map(|t| t.as_str()));
     conditions.equals("v.toolchain_name", filter.toolchain_name.clone());
     conditions.equals("v.toolchain_version", filter.toolchain_version.clone());
     if let Some(family) = &filter.toolchain_families_compatibility {

@@ -100,7 +100,7 @@ async fn unchanged_source(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "SELECT uuid, version, catalog_type, load_summary FROM software_catalogs \
+            "SELECT uuid, version, source, load_summary FROM software_catalogs \
              WHERE name = $1 AND source_fingerprint = $2",
             [catalog_name.into(), fingerprint.into()],
         ))
@@ -108,10 +108,12 @@ async fn unchanged_source(
     let Some(row) = row else {
         return Ok(None);
     };
-    let kind = match row.try_get::<String>("", "catalog_type")?.as_str() {
-        "eessi" => CatalogKind::Eessi,
-        "spack" => CatalogKind::Spack,
-        _ => return Ok(None),
+    let Some(kind) = row
+        .try_get::<Option<String>>("", "source")?
+        .as_deref()
+        .and_then(CatalogKind::parse)
+    else {
+        return Ok(None);
     };
     let Ok(summary) = serde_json::from_value::<LoadSummary>(
         row.try_get::<serde_json::Value>("", "load_summary")?,
@@ -305,6 +307,7 @@ async fn find_catalog(
 
 fn catalog_fields(snapshot: &CatalogSnapshot) -> Vec<Value> {
     vec![
+        snapshot.kind.catalog_type().as_str().into(),
         snapshot.kind.as_str().into(),
         snapshot.source_url.clone().into(),
         snapshot.description.clone().into(),
@@ -324,8 +327,9 @@ async fn insert_catalog(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "INSERT INTO software_catalogs (name, version, catalog_type, source_url, description, metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, uuid",
+            "INSERT INTO software_catalogs \
+               (name, version, catalog_type, source, source_url, description, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, uuid",
             values,
         ))
         .await?
@@ -363,9 +367,10 @@ async fn update_catalog(
         .execute_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
             "UPDATE software_catalogs \
-             SET catalog_type = $2, source_url = $3, description = $4, metadata = $5, modified = now() \
-             WHERE id = $1 AND (catalog_type, source_url, description, metadata) \
-                   IS DISTINCT FROM ($2, $3, $4, $5::jsonb)",
+             SET catalog_type = $2, source = $3, source_url = $4, description = $5, \
+               metadata = $6, modified = now() \
+             WHERE id = $1 AND (catalog_type, source, source_url, description, metadata) \
+                   IS DISTINCT FROM ($2, $3, $4, $5, $6::jsonb)",
             values,
         ))
         .await?;

@@ -327,6 +327,38 @@ async fn listings_page_order_and_count() {
     reversed.reverse();
     assert_eq!(names(&descending), reversed);
 
+    // The neighbour pages are also in an RFC 8288 Link header.
+    let middle = app
+        .get(
+            "/api/marketplace-software-packages/?page_size=1&page=2",
+            Some(&token),
+        )
+        .await;
+    let link = middle.headers["link"].to_str().unwrap().to_owned();
+    let next = middle.body["next"].as_str().unwrap();
+    let previous = middle.body["previous"].as_str().unwrap();
+    assert_eq!(
+        link,
+        format!("<{next}>; rel=\"next\", <{previous}>; rel=\"prev\"")
+    );
+    let last = app
+        .get(
+            &format!(
+                "/api/marketplace-software-packages/?page_size=1&page={}",
+                sorted.len()
+            ),
+            Some(&token),
+        )
+        .await;
+    assert!(last.body["next"].is_null());
+    assert_eq!(
+        last.headers["link"].to_str().unwrap(),
+        format!(
+            "<{}>; rel=\"prev\"",
+            last.body["previous"].as_str().unwrap()
+        )
+    );
+
     // HEAD answers the count without a body.
     let head = app
         .send(

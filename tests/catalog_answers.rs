@@ -584,6 +584,28 @@ async fn target_conditions_hold_on_one_target_and_short_names_are_accepted() {
     eessi.catalog_version = Some("2025.06".into());
     app.db.load_eessi(&eessi, UPDATE).await.expect("load EESSI");
     let catalog = catalog_uuid(&app, &staff, "version=2025.06").await;
+    let targets = app
+        .get(
+            &format!("/api/marketplace-software-catalogs/{catalog}/cpu_targets/"),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(targets.status, StatusCode::OK, "{}", targets.body);
+    let answered: Vec<&str> = targets
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["full_arch"].as_str().unwrap())
+        .collect();
+    let stored = app
+        .db
+        .text(
+            "SELECT string_agg(DISTINCT cpu_family || '/' || cpu_microarchitecture, ',' \
+               ORDER BY cpu_family || '/' || cpu_microarchitecture) FROM software_targets",
+        )
+        .await;
+    assert_eq!(answered.join(","), stored);
     let cluster = offering(&app, &staff, "Cluster").await;
     let linked = app
         .send(

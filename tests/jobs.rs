@@ -1350,3 +1350,147 @@ async fn a_catalog_shows_the_status_of_its_loads() {
     );
     assert!(after["last_update_attempt"].as_str() > shown["last_update_attempt"].as_str());
 }
+
+#[tokio::test]
+async fn catalog_actions_discover_import_and_update_through_jobs() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let user = app.token("user", false).await;
+    let (_spack_dir, server) = spack_server().await;
+    let eessi_dir = TempDir::new();
+    eessi_dir.write(
+        "eessi_api_metadata_software.json",
+        std::fs::read(data_file("eessi/published-sample_software.json")).expect("sample"),
+    );
+    let settings = app
+        .send(
+            poem::http::Method::PATCH,
+            "/api/admin/settings/",
+            Some(&staff),
+            Some(json!({
+                "SOFTWARE_CATALOG_EESSI_API_URL": eessi_dir.path(),
+                "SOFTWARE_CATALOG_SPACK_DATA_URL": format!("{}/repology.json", server.base_url),
+            })),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+
+    // Only staff start or read these.
+    let discover = "/api/marketplace-software-catalogs/discover/";
+    assert_eq!(
+        app.get(discover, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get(discover, Some(&user)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let import = "/api/marketplace-software-catalogs/import_catalog/";
+    let refused = post(&app, import, &user, json!({"name": "Spack"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Every EESSI stack the file lists, and the Spack snapshot, none loaded.
+    let sample: Value = serde_json::from_slice(
+        &std::fs::read(data_file("eessi/published-sample_software.json")).unwrap(),
+    )
+    .unwrap();
+    let mut stacks: Vec<String> = sample["architectures_map"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    stacks.sort();
+    let offered = app.get(discover, Some(&staff)).await;
+    assert_eq!(offered.status, StatusCode::OK, "{}", offered.body);
+    let versions = |answer: &Value, source: &str| -> Vec<(String, bool)> {
+        answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|offer| offer["source"] == source)
+            .unwrap()["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["version"].as_str().unwrap().to_owned(),
+                    v["loaded"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expected: Vec<(String, bool)> = stacks.iter().map(|s| (s.clone(), false)).collect();
+    assert_eq!(versions(&offered.body, "eessi"), expected);
+    assert_eq!(
+        versions(&offered.body, "spack"),
+        [(SPACK_SAMPLE_VERSION.to_owned(), false)]
+    );
+
+    // Import the Spack catalog through a worker; then it shows as loaded.
+    let unknown = post(&app, import, &staff, json!({"name": "Conda"})).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.body["field"], "name");
+    let worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let imported = job_id(&post(&app, import, &staff, json!({"name": "Spack"})).await);
+    let imported = wait_for_job(
+        &app.db,
+        imported,
+        Duration::from_secs(60),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(imported.state, "succeeded", "{imported:#?}");
+    assert_eq!(imported.parameters["update_existing"], false);
+    let offered = app.get(discover, Some(&staff)).await;
+    assert_eq!(
+        versions(&offered.body, "spack"),
+        [(SPACK_SAMPLE_VERSION.to_owned(), true)]
+    );
+    let again = post(
+        &app,
+        import,
+        &staff,
+        json!({"name": "Spack", "version": SPACK_SAMPLE_VERSION}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.body["field"], "version");
+
+    // update_catalog loads the stored version again, updating it.
+    let spack = app
+        .get(
+            "/api/marketplace-software-catalogs/?source=spack",
+            Some(&staff),
+        )
+        .await;
+    let uuid = spack.body["results"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = format!("/api/marketplace-software-catalogs/{uuid}/update_catalog/");
+    let updated = job_id(&post(&app, &update, &staff, json!({})).await);
+    let updated = wait_for_job(&app.db, updated, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(updated.state, "unchanged", "{updated:#?}");
+    assert_eq!(updated.parameters["update_existing"], true);
+    assert_eq!(updated.parameters["catalog_version"], SPACK_SAMPLE_VERSION);
+
+    // A catalog created by hand has no source to update from.
+    let by_hand = app
+        .send(
+            poem::http::Method::POST,
+            "/api/marketplace-software-catalogs/",
+            Some(&staff),
+            Some(json!({"name": "Local", "version": "1", "catalog_type": "environment_module"})),
+        )
+        .await;
+    assert_eq!(by_hand.status, StatusCode::CREATED, "{}", by_hand.body);
+    let path = format!(
+        "/api/marketplace-software-catalogs/{}/update_catalog/",
+        by_hand.body["uuid"].as_str().unwrap()
+    );
+    let refused = post(&app, &path, &staff, json!({})).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+}

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cleanup;
 pub mod config;
 pub mod db;
+pub mod discover;
 pub mod fetch;
 pub mod jobs;
 pub mod loader;

@@ -5,13 +5,21 @@ use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use softcat_shared::accounts::User;
+use softcat_shared::browse::BadParameter;
 use softcat_shared::browse::catalogs::{self, CatalogFields, CatalogFilter, CatalogRow};
-use softcat_shared::catalog::CatalogType;
+use softcat_shared::catalog::{CatalogKind, CatalogType};
+use softcat_shared::discover::discover;
+use softcat_shared::fetch::Fetcher;
+use softcat_shared::jobs::JobSpec;
+use softcat_shared::loader::{LoadRequestDraft, source_of_catalog};
+use softcat_shared::settings::CatalogSettings;
 use uuid::Uuid;
 
+use super::jobs::{JobQueued, accept};
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::listing::{list_response, page_of};
 use crate::state::AppState;
 
@@ -149,6 +157,41 @@ pub struct CatalogUpdate {
     pub auto_update_enabled: Option<bool>,
 }
 
+/// What `import_catalog` loads: a configured source's catalog by name.
+#[derive(Debug, Object)]
+pub struct CatalogImport {
+    /// The catalog name of a configured source: `EESSI` or `Spack` by default.
+    pub name: String,
+    /// The version to load (default: the setting, else the newest the source has).
+    pub version: Option<String>,
+}
+
+/// What one configured source offers, and which of it is loaded.
+#[derive(Debug, Object)]
+pub struct DiscoveredSource {
+    /// The loader: `eessi` or `spack`.
+    pub source: String,
+    /// The catalog name its loads use.
+    pub name: String,
+    /// Where it was read.
+    pub url: String,
+    /// Every version it offers, oldest first.
+    pub versions: Vec<DiscoveredVersion>,
+    /// Why the source could not be read, when it could not.
+    pub error: Option<String>,
+}
+
+/// One version a source offers.
+#[derive(Debug, Object)]
+pub struct DiscoveredVersion {
+    /// The catalog version (`2023.06`).
+    pub version: String,
+    /// Whether it is loaded.
+    pub loaded: bool,
+    /// The loaded catalog's URL, when it is.
+    pub catalog_url: Option<String>,
+}
+
 list_response!(CatalogPage, CatalogList, Catalog);
 
 /// Answer to a create.
@@ -174,8 +217,41 @@ pub struct CatalogsApi {
 }
 
 impl CatalogsApi {
-    async fn detail(&self, request: &Request, row: CatalogRow) -> ApiResult<Catalog> {
-        let targets = catalogs::cpu_targets(&self.state.db, row.id)
+    /// Enqueues a load of `name` (a configured source's catalog) at
+    /// `version`, bringing an existing catalog in line when `update_existing`.
+    async fn enqueue_load(
+        &self,
+        request: &Request,
+        user: &User,
+        name: String,
+        version: Option<String>,
+        update_existing: bool,
+    ) -> ApiResult<JobQueued> {
+        let config = &self.state.config;
+        let source = source_of_catalog(config, &name).ok_or_else(|| {
+            ApiError::from(BadParameter::new(
+                "name",
+                format!(
+                    "no configured source loads a catalog named {name:?}; use {:?} or {:?}",
+                    config.eessi.catalog_name, config.spack.catalog_name
+                ),
+            ))
+        })?;
+        let settings = CatalogSettings::read(&self.state.db, config).await?;
+        let draft = LoadRequestDraft {
+            catalog_name: Some(name),
+            catalog_version: version,
+            update_existing,
+            ..LoadRequestDraft::default()
+        };
+        let load = draft
+            .resolve(source, settings.load_defaults(config, source))
+            .map_err(|error| ApiError::Invalid(BadParameter::new(error.field, error.reason)))?;
+        accept(&self.state, request, JobSpec::Load(load), user).await
+    }
+
+    async fn cpu_targets_of(&self, catalog_id: i64) -> ApiResult<Vec<CpuTarget>> {
+        Ok(catalogs::cpu_targets(&self.state.db, catalog_id)
             .await?
             .into_iter()
             .map(|target| CpuTarget {
@@ -183,7 +259,11 @@ impl CatalogsApi {
                 cpu_family: target.family().to_owned(),
                 cpu_microarchitecture: target.microarchitecture().to_owned(),
             })
-            .collect();
+            .collect())
+    }
+
+    async fn detail(&self, request: &Request, row: CatalogRow) -> ApiResult<Catalog> {
+        let targets = self.cpu_targets_of(row.id).await?;
         Ok(catalog_object(
             &self.state.base_url(request),
             row,
@@ -292,6 +372,136 @@ impl CatalogsApi {
             listing,
             |base, row| catalog_object(base, row, None),
         ))
+    }
+
+    /// What the configured sources offer (staff)
+    ///
+    /// Reads every configured source (with the runtime settings' URLs) and
+    /// lists the catalog versions it offers, loaded or not: every EESSI
+    /// stack version its API file lists, the Spack snapshot its data URL
+    /// serves.
+    #[oai(
+        path = "/discover/",
+        method = "get",
+        operation_id = "catalogs_discover"
+    )]
+    async fn discover(
+        &self,
+        caller: Caller,
+        request: &Request,
+    ) -> ApiResult<Json<Vec<DiscoveredSource>>> {
+        caller.require_staff()?;
+        let fetcher = Fetcher::new(&self.state.config.fetch).map_err(|error| {
+            tracing::error!(%error, "cannot build the fetcher");
+            ApiError::Internal
+        })?;
+        let offers = discover(&self.state.db, &self.state.config, &fetcher).await?;
+        let base = self.state.base_url(request);
+        Ok(Json(
+            offers
+                .into_iter()
+                .map(|offer| DiscoveredSource {
+                    source: offer.source.as_str().to_owned(),
+                    name: offer.catalog_name,
+                    url: offer.url,
+                    versions: offer
+                        .versions
+                        .into_iter()
+                        .map(|(version, uuid)| DiscoveredVersion {
+                            version,
+                            loaded: uuid.is_some(),
+                            catalog_url: uuid.map(|uuid| object_url(&base, COLLECTION, uuid)),
+                        })
+                        .collect(),
+                    error: offer.error,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Load a configured source's catalog (staff)
+    ///
+    /// Enqueues a load of a catalog that is not stored yet; answers 202
+    /// with the job. A catalog that exists is a 400: use `update_catalog`.
+    #[oai(
+        path = "/import_catalog/",
+        method = "post",
+        operation_id = "catalogs_import_catalog"
+    )]
+    async fn import_catalog(
+        &self,
+        caller: Caller,
+        request: &Request,
+        body: Json<CatalogImport>,
+    ) -> ApiResult<JobQueued> {
+        let user = caller.require_staff()?;
+        let CatalogImport { name, version } = body.0;
+        if let Some(version) = &version
+            && catalogs::find_catalog(&self.state.db, &name, version)
+                .await?
+                .is_some()
+        {
+            return Err(ApiError::Invalid(BadParameter::new(
+                "version",
+                format!(
+                    "{name} {version} is already loaded; update it with its update_catalog action"
+                ),
+            ))
+            .into());
+        }
+        self.enqueue_load(request, user, name, version, false).await
+    }
+
+    /// Bring a catalog in line with its source (staff)
+    ///
+    /// Enqueues a load of this catalog's version from its source, updating
+    /// it; answers 202 with the job.
+    #[oai(
+        path = "/:uuid/update_catalog/",
+        method = "post",
+        operation_id = "catalogs_update_catalog"
+    )]
+    async fn update_catalog(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+    ) -> ApiResult<JobQueued> {
+        let user = caller.require_staff()?;
+        let row = catalogs::get_catalog(&self.state.db, uuid.0).await?;
+        if row.source.as_deref().and_then(CatalogKind::parse).is_none() {
+            return Err(ApiError::Invalid(BadParameter::new(
+                "uuid",
+                format!(
+                    "{} {} was created by hand: no source loads it",
+                    row.name, row.version
+                ),
+            ))
+            .into());
+        }
+        self.enqueue_load(request, user, row.name, Some(row.version), true)
+            .await
+    }
+
+    /// A catalog's CPU targets
+    ///
+    /// Every distinct CPU target among its targets: what an offering
+    /// manager chooses from.
+    #[oai(
+        path = "/:uuid/cpu_targets/",
+        method = "get",
+        operation_id = "catalogs_cpu_targets"
+    )]
+    async fn cpu_targets(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<CpuTarget>>> {
+        caller.require_reader(&self.state)?;
+        let row = catalogs::get_catalog(&self.state.db, uuid.0).await?;
+        Ok(Json(self.cpu_targets_of(row.id).await?))
     }
 
     /// Show a catalog

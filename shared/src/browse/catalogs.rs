@@ -125,6 +125,22 @@ pub async fn list_catalogs(
     Ok(list(db, COLUMNS, FROM, &conditions, &order, page).await?)
 }
 
+/// The UUID of the catalog `name` `version`, if it is stored.
+pub async fn find_catalog(
+    db: &impl ConnectionTrait,
+    name: &str,
+    version: &str,
+) -> Result<Option<Uuid>, DbErr> {
+    db.query_one_raw(statement(
+        db,
+        "SELECT uuid FROM software_catalogs WHERE name = $1 AND version = $2",
+        [name.into(), version.into()],
+    ))
+    .await?
+    .map(|row| row.try_get("", "uuid"))
+    .transpose()
+}
+
 /// A catalog by UUID.
 pub async fn get_catalog(db: &impl ConnectionTrait, uuid: Uuid) -> Result<CatalogRow, BrowseError> {
     CatalogRow::find_by_statement(statement(

@@ -20,7 +20,9 @@ use xxhash_rust::xxh3::xxh3_64;
 
 pub use progress::{NoProgress, Phase, Progress};
 pub use report::{LevelCounts, LoadOutcome, LoadReport};
-pub use request::{InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft};
+pub use request::{
+    InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft, source_of_catalog,
+};
 
 use serde::{Deserialize, Serialize};
 

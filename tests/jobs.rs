@@ -1494,3 +1494,101 @@ async fn catalog_actions_discover_import_and_update_through_jobs() {
     let refused = post(&app, &path, &staff, json!({})).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
 }
+
+#[tokio::test]
+async fn a_refresh_updates_every_stored_eessi_stack_whose_updates_are_on() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let eessi_dir = TempDir::new();
+    eessi_dir.write(
+        "eessi_api_metadata_software.json",
+        std::fs::read(data_file("eessi/published-sample_software.json")).expect("sample"),
+    );
+    let (_spack_dir, server) = spack_server().await;
+    let settings = app
+        .send(
+            poem::http::Method::PATCH,
+            "/api/admin/settings/",
+            Some(&staff),
+            Some(json!({
+                "SOFTWARE_CATALOG_EESSI_API_URL": eessi_dir.path(),
+                "SOFTWARE_CATALOG_SPACK_DATA_URL": format!("{}/repology.json", server.base_url),
+            })),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+    // Both stacks stored, and an older catalog of another name that the
+    // refresh leaves alone; then one stack's updates are switched off.
+    for version in ["2023.06", "2025.06"] {
+        let mut source = eessi_source(eessi_dir.path());
+        source.catalog_version = Some(version.into());
+        app.db.load_eessi(&source, UPDATE).await.expect("load");
+    }
+    let mut other = eessi_source(eessi_dir.path());
+    other.catalog_name = "EESSI-test".into();
+    other.catalog_version = Some("2023.06".into());
+    app.db.load_eessi(&other, UPDATE).await.expect("load");
+
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "1")],
+    );
+    let refresh = async || {
+        let id = job_id(
+            &post(
+                &app,
+                "/api/admin/software-catalogs/refresh/",
+                &staff,
+                json!({}),
+            )
+            .await,
+        );
+        let refresh = wait_for_job(&app.db, id, Duration::from_secs(60), &[&worker], ended).await;
+        assert_eq!(refresh.state, "succeeded", "{refresh:#?}");
+        let result = refresh.result.expect("result");
+        let stored: Vec<(String, Uuid)> = result["eessi"]["stored_versions"]
+            .as_array()
+            .expect("stored versions")
+            .iter()
+            .map(|entry| {
+                (
+                    entry["version"].as_str().unwrap().to_owned(),
+                    entry["job_id"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        for (_, id) in &stored {
+            let load = wait_for_job(&app.db, *id, Duration::from_secs(60), &[&worker], ended).await;
+            assert_eq!(load.state, "unchanged", "{load:#?}");
+        }
+        let newest: Uuid = result["eessi"]["job_id"].as_str().unwrap().parse().unwrap();
+        wait_for_job(&app.db, newest, Duration::from_secs(60), &[&worker], ended).await;
+        stored
+            .into_iter()
+            .map(|(version, _)| version)
+            .collect::<Vec<_>>()
+    };
+    // The newest is the refresh's own load; the older stack is loaded too.
+    assert_eq!(refresh().await, ["2023.06", "2025.06"]);
+
+    let old = app
+        .get(
+            "/api/marketplace-software-catalogs/?name_exact=EESSI&version=2023.06",
+            Some(&staff),
+        )
+        .await;
+    let uuid = old.body["results"][0]["uuid"].as_str().unwrap().to_owned();
+    let switched = app
+        .send(
+            poem::http::Method::PATCH,
+            &format!("/api/marketplace-software-catalogs/{uuid}/"),
+            Some(&staff),
+            Some(json!({"auto_update_enabled": false})),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.body);
+    assert_eq!(switched.body["auto_update_enabled"], false);
+    assert_eq!(refresh().await, ["2025.06"]);
+}

@@ -812,3 +812,54 @@ async fn offering_rules_that_waldur_gets_wrong_hold_here() {
         .await;
     assert_eq!(all_arm, plain_sql);
 }
+
+#[tokio::test]
+async fn ordering_by_version_is_the_version_order_of_every_real_version() {
+    let app = TestApp::spawn(false).await;
+    let token = app.token("reader", false).await;
+    let spack = spack_source(data_file("spack/repology.json"));
+    app.db.load_spack(&spack, UPDATE).await.expect("load Spack");
+    let mut eessi = eessi_source(data_file("eessi"));
+    eessi.catalog_version = Some("2025.06".into());
+    app.db.load_eessi(&eessi, UPDATE).await.expect("load EESSI");
+
+    #[derive(FromQueryResult)]
+    struct Version {
+        version: String,
+    }
+    let in_sql: Vec<String> = Version::find_by_statement(Statement::from_string(
+        sea_orm::DatabaseBackend::Postgres,
+        "SELECT version FROM (SELECT DISTINCT version FROM software_versions) v \
+         ORDER BY softcat_version_key(version)",
+    ))
+    .all(&app.db.conn)
+    .await
+    .expect("versions")
+    .into_iter()
+    .map(|row| row.version)
+    .collect();
+    assert!(in_sql.len() > 10_000, "{}", in_sql.len());
+    let mut in_rust = in_sql.clone();
+    in_rust.sort_by(|a, b| softcat_shared::version_order::compare_versions(a, b));
+    let first_difference = in_sql.iter().zip(&in_rust).position(|(a, b)| a != b);
+    assert_eq!(
+        first_difference.map(|i| (&in_sql[i], &in_rust[i])),
+        None,
+        "SQL and Rust orders differ"
+    );
+
+    // The listing orders by it: cmake's versions, oldest first, branches last.
+    let listed: Vec<String> = app
+        .all(
+            "/api/marketplace-software-versions/?package_name_exact=cmake&o=version&page_size=300",
+            &token,
+        )
+        .await
+        .iter()
+        .map(|v| v["version"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected = listed.clone();
+    expected.sort_by(|a, b| softcat_shared::version_order::compare_versions(a, b));
+    assert!(listed.len() > 10, "{listed:?}");
+    assert_eq!(listed, expected);
+}

@@ -96,7 +96,7 @@ const FROM: &str = "FROM software_catalogs c LEFT JOIN LATERAL ( \
     ) status ON true";
 const ORDERINGS: [(&str, &str); 5] = [
     ("name", "c.name"),
-    ("version", "c.version"),
+    ("version", "softcat_version_key(c.version)"),
     ("catalog_type", "c.catalog_type"),
     ("created", "c.created"),
     ("modified", "c.modified"),

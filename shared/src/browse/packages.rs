@@ -121,7 +121,7 @@ const FROM: &str = "FROM software_packages p \
 const ORDERINGS: [(&str, &str); 6] = [
     ("name", "p.name"),
     ("catalog_name", "c.name"),
-    ("catalog_version", "c.version"),
+    ("catalog_version", "softcat_version_key(c.version)"),
     ("version_count", "version_count"),
     ("created", "p.created"),
     ("modified", "p.modified"),

@@ -97,7 +97,7 @@ const FROM: &str = "FROM software_targets t \
     JOIN software_catalogs c ON c.id = p.catalog_id";
 const ORDERINGS: [(&str, &str); 7] = [
     ("package_name", "p.name"),
-    ("version", "v.version"),
+    ("version", "softcat_version_key(v.version)"),
     ("target_type", "t.target_type"),
     ("target_name", "t.target_name"),
     ("cpu_family", "t.cpu_family"),

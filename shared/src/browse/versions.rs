@@ -104,7 +104,7 @@ const FROM: &str = "FROM software_versions v \
     JOIN software_catalogs c ON c.id = p.catalog_id";
 const ORDERINGS: [(&str, &str); 5] = [
     ("package_name", "p.name"),
-    ("version", "v.version"),
+    ("version", "softcat_version_key(v.version)"),
     ("release_date", "v.release_date"),
     ("toolchain_name", "v.toolchain_name"),
     ("created", "v.created"),

@@ -652,6 +652,43 @@ async fn target_conditions_hold_on_one_target_and_short_names_are_accepted() {
         }
     }
 
+    // The detail, scoped: only the versions with a zen4 target the
+    // offering enables, and only those targets.
+    let gromacs = app
+        .get(
+            "/api/marketplace-software-packages/?name_exact=GROMACS",
+            Some(&staff),
+        )
+        .await;
+    let gromacs = gromacs.body["results"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let scope = format!("{offered}&cpu_microarchitecture=zen4");
+    let detail = app
+        .get(
+            &format!("/api/marketplace-software-packages/{gromacs}/?{scope}"),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
+    let versions = detail.body["versions"].as_array().unwrap();
+    assert!(!versions.is_empty());
+    for version in versions {
+        let targets = version["targets"].as_array().unwrap();
+        assert!(!targets.is_empty());
+        assert!(
+            targets.iter().all(|t| t["full_arch"] == "x86_64/amd/zen4"),
+            "{targets:?}"
+        );
+    }
+    let listed = count(format!(
+        "/api/marketplace-software-versions/?package_uuid={gromacs}&{scope}"
+    ))
+    .await;
+    assert_eq!(versions.len() as u64, listed);
+    assert_eq!(detail.body["matching_version_count"], listed);
+
     // The guide's example: a short name is stored in full.
     let updated = app
         .send(
@@ -862,4 +899,58 @@ async fn ordering_by_version_is_the_version_order_of_every_real_version() {
     expected.sort_by(|a, b| softcat_shared::version_order::compare_versions(a, b));
     assert!(listed.len() > 10, "{listed:?}");
     assert_eq!(listed, expected);
+}
+
+#[tokio::test]
+async fn a_package_detail_nests_its_newest_versions_and_links_to_them_all() {
+    let app = TestApp::spawn(false).await;
+    let token = app.token("reader", false).await;
+    let versions: Vec<Value> = (0..150)
+        .map(|minor| json!({"version": format!("1.{minor}"), "downloads": []}))
+        .collect();
+    let document = json!({
+        "last_update": "2026-07-01 10:00:00 +0000",
+        "num_packages": 1,
+        "packages": {"many": {"name": "many", "summary": "many versions", "version": versions}},
+    });
+    let dir = support::TempDir::new();
+    let path = dir.write("repology.json", document.to_string());
+    app.db
+        .load_spack(&spack_source(path), UPDATE)
+        .await
+        .expect("load");
+    let list = app
+        .get(
+            "/api/marketplace-software-packages/?name_exact=many",
+            Some(&token),
+        )
+        .await;
+    let uuid = list.body["results"][0]["uuid"].as_str().unwrap().to_owned();
+    let detail = app
+        .get(
+            &format!("/api/marketplace-software-packages/{uuid}/"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(detail.status, StatusCode::OK);
+    let nested: Vec<&str> = detail.body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    let newest: Vec<String> = (50..150).rev().map(|minor| format!("1.{minor}")).collect();
+    assert_eq!(nested, newest);
+    assert_eq!(detail.body["matching_version_count"], 150);
+    assert_eq!(detail.body["version_count"], 150);
+    let all = app
+        .all(
+            detail.body["versions_url"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(&app.base),
+            &token,
+        )
+        .await;
+    assert_eq!(all.len(), 150);
 }

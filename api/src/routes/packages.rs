@@ -81,9 +81,15 @@ pub struct PackageDetail {
     /// The package.
     #[oai(flatten)]
     pub package: Package,
-    /// Versions, newest first by version semantics; with scoping filters,
-    /// only those with a matching target, and only those targets.
+    /// The newest 100 versions by version semantics, each with its
+    /// targets; with scoping filters, only versions with a matching target,
+    /// and only those targets. `versions_url` lists them all.
     pub versions: Vec<Version>,
+    /// How many versions match in all; more than `versions` holds when
+    /// the package has over 100.
+    pub matching_version_count: u64,
+    /// The versions list of this package, which pages through every one.
+    pub versions_url: String,
     /// Extensions installed in this package's versions.
     pub extensions: Vec<Extension>,
 }
@@ -282,8 +288,9 @@ impl PackagesApi {
 
     /// Show a package
     ///
-    /// With its versions (newest first), each with its targets, and the
-    /// extensions installed in it. The scoping filters keep only the
+    /// With its newest 100 versions, each with its targets (the versions
+    /// list, at `versions_url`, has them all), and the extensions installed
+    /// in it. The scoping filters keep only the
     /// targets they match and the versions with one of them: "which GROMACS
     /// can my offering's users run on zen4" is one call.
     #[oai(path = "/:uuid/", method = "get", operation_id = "packages_retrieve")]
@@ -332,8 +339,19 @@ impl PackagesApi {
             .map(|e| extension_object(&base, e))
             .collect();
         Ok(Json(PackageDetail {
+            // The scoping filters are the versions list's own.
+            versions_url: format!(
+                "{base}/api/marketplace-software-versions/?package_uuid={}{}",
+                detail.package.uuid,
+                request
+                    .uri()
+                    .query()
+                    .map(|query| format!("&{query}"))
+                    .unwrap_or_default()
+            ),
             package: package_object(&base, detail.package),
             versions,
+            matching_version_count: detail.matching_versions,
             extensions,
         }))
     }

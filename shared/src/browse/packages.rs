@@ -13,7 +13,6 @@ use super::versions::VersionRow;
 use super::{BrowseError, Listing, Page, TargetScope, list, order_by};
 use crate::catalog::CatalogType;
 use crate::sql::{Conditions, contains_pattern, statement};
-use crate::version_order::compare_versions;
 
 /// A package as the listing shows it.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -223,13 +222,20 @@ pub async fn list_packages(
     Ok(list(db, COLUMNS, FROM, &conditions, &order, page).await?)
 }
 
+/// Versions a package detail nests at most; the versions list (filtered
+/// by the package) pages through all of them.
+pub const DETAIL_VERSIONS: u64 = 100;
+
 /// A package with everything below it.
 #[derive(Debug, Clone)]
 pub struct PackageDetail {
     /// The package itself.
     pub package: PackageRow,
-    /// Versions, newest first by version semantics, each with its targets.
+    /// The newest [`DETAIL_VERSIONS`] versions by version semantics, each
+    /// with its targets.
     pub versions: Vec<(VersionRow, Vec<TargetRow>)>,
+    /// How many versions match in all (more than nested when capped).
+    pub matching_versions: u64,
     /// Extensions installed in this package's versions.
     pub extensions: Vec<ExtensionRow>,
 }
@@ -270,18 +276,19 @@ pub async fn get_package(
         .clone()
         .resolve(db, Some(package.catalog_uuid))
         .await?;
-    let versions = super::versions::versions_of_package(db, package.id, &scope).await?;
-    let mut targets = targets_by_version(db, package.id, &scope).await?;
-    let mut versions: Vec<(VersionRow, Vec<TargetRow>)> = versions
+    let versions =
+        super::versions::versions_of_package(db, package.id, &scope, DETAIL_VERSIONS).await?;
+    let ids = versions.rows.iter().map(|version| version.id).collect();
+    let mut targets = targets_by_version(db, ids, &scope).await?;
+    let matching_versions = versions.count;
+    let versions = versions
+        .rows
         .into_iter()
         .map(|version| {
             let targets = targets.remove(&version.id).unwrap_or_default();
             (version, targets)
         })
         .collect();
-    versions.sort_by(|(a, _), (b, _)| {
-        compare_versions(&b.version, &a.version).then_with(|| a.modulename.cmp(&b.modulename))
-    });
     let extensions = ExtensionRow::find_by_statement(statement(
         db,
         "SELECT e.uuid, e.name, v.uuid AS version_uuid, v.version, \
@@ -296,16 +303,17 @@ pub async fn get_package(
     Ok(PackageDetail {
         package,
         versions,
+        matching_versions,
         extensions,
     })
 }
 
 async fn targets_by_version(
     db: &impl ConnectionTrait,
-    package_id: i64,
+    version_ids: Vec<i64>,
     scope: &TargetScope,
 ) -> Result<HashMap<i64, Vec<TargetRow>>, DbErr> {
-    let rows = super::targets::targets_of_package(db, package_id, scope).await?;
+    let rows = super::targets::targets_of_versions(db, version_ids, scope).await?;
     let mut by_version: HashMap<i64, Vec<TargetRow>> = HashMap::new();
     for row in rows {
         by_version.entry(row.version_id).or_default().push(row);

@@ -148,15 +148,16 @@ pub async fn get_target(db: &impl ConnectionTrait, uuid: Uuid) -> Result<TargetR
     .ok_or(BrowseError::NotFound("target"))
 }
 
-/// The targets of a package's versions that `scope` matches (all when it is
+/// The targets of these versions that `scope` matches (all when it is
 /// empty), by type and name.
-pub async fn targets_of_package(
+pub async fn targets_of_versions(
     db: &impl ConnectionTrait,
-    package_id: i64,
+    version_ids: Vec<i64>,
     scope: &TargetScope,
 ) -> Result<Vec<TargetRow>, DbErr> {
     let mut conditions = Conditions::new();
-    conditions.equals("v.package_id", Some(package_id));
+    let ids = conditions.bind(version_ids);
+    conditions.push(format!("t.version_id = ANY({ids})"));
     scope.push(&mut conditions, Level::Target);
     TargetRow::find_by_statement(conditions.statement(
         db,

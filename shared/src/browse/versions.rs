@@ -199,20 +199,22 @@ pub async fn get_version(
     })
 }
 
-/// The versions of a package that `scope` matches (all when it is empty),
-/// in no particular order.
+/// The newest `limit` versions of a package (by version order, then
+/// module) that `scope` matches (all when it is empty), and how many match
+/// in all.
 pub async fn versions_of_package(
     db: &impl ConnectionTrait,
     package_id: i64,
     scope: &TargetScope,
-) -> Result<Vec<VersionRow>, DbErr> {
+    limit: u64,
+) -> Result<Listing<VersionRow>, DbErr> {
     let mut conditions = Conditions::new();
     conditions.equals("v.package_id", Some(package_id));
     scope.push(&mut conditions, Level::Version);
-    VersionRow::find_by_statement(conditions.statement(
-        db,
-        format!("SELECT {COLUMNS} {FROM}{}", conditions.where_clause()),
-    ))
-    .all(db)
-    .await
+    let order = " ORDER BY softcat_version_key(v.version) DESC, v.modulename ASC, v.id ASC";
+    let page = Page {
+        number: 1,
+        size: limit,
+    };
+    list(db, COLUMNS, FROM, &conditions, order, page).await
 }

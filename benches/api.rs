@@ -137,12 +137,20 @@ async fn bench(data: &Path, url: &str, database: &str) -> anyhow::Result<()> {
 /// (authentication aside), as pgbench replays them.
 async fn scenarios(db: &DatabaseConnection) -> anyhow::Result<Vec<Scenario>> {
     const COLUMNS: &str = "p.id, p.uuid, p.name, p.description, p.homepage, \
+        p.categories, p.licenses, p.maintainers, \
         c.uuid AS catalog_uuid, c.name AS catalog_name, c.version AS catalog_version, \
-        p.is_extension, parent.uuid AS parent_software_uuid, \
-        (SELECT count(*) FROM software_versions v WHERE v.package_id = p.id) AS version_count";
-    const FROM: &str = "FROM software_packages p \
-        JOIN software_catalogs c ON c.id = p.catalog_id \
-        LEFT JOIN software_packages parent ON parent.id = p.parent_software_id";
+        c.catalog_type, p.is_extension, p.created, p.modified, \
+        (SELECT coalesce(jsonb_agg(jsonb_build_object('uuid', pp.uuid, 'name', pp.name) \
+                  ORDER BY pp.name, pp.id), '[]'::jsonb) \
+           FROM software_packages pp WHERE pp.id IN ( \
+             SELECT pv.package_id FROM software_versions ev \
+             JOIN software_versions pv ON pv.id = ev.parent_version_id \
+             WHERE ev.package_id = p.id)) AS parent_softwares, \
+        (SELECT count(*) FROM software_versions v WHERE v.package_id = p.id) AS version_count, \
+        (SELECT count(DISTINCT ev.package_id) FROM software_versions pv \
+           JOIN software_versions ev ON ev.parent_version_id = pv.id \
+           WHERE pv.package_id = p.id) AS extension_count";
+    const FROM: &str = "FROM software_packages p JOIN software_catalogs c ON c.id = p.catalog_id";
     let list = |filter: &str| {
         format!(
             "SELECT count(*) {FROM}{filter};\n\
@@ -152,7 +160,10 @@ async fn scenarios(db: &DatabaseConnection) -> anyhow::Result<Vec<Scenario>> {
     let query = " WHERE p.id IN (SELECT id FROM software_packages WHERE name ILIKE '%fftw%' \
         UNION SELECT id FROM software_packages WHERE description ILIKE '%fftw%' \
         UNION SELECT package_id FROM software_versions WHERE version ILIKE '%fftw%')";
-    let micro = " WHERE p.cpu_microarchitectures @> ARRAY['amd/zen4'::text]";
+    let micro = " WHERE p.cpu_microarchitectures && ARRAY['amd/zen4']::text[] \
+        AND EXISTS (SELECT 1 FROM software_versions v JOIN software_targets t \
+          ON t.version_id = v.id WHERE v.package_id = p.id \
+          AND t.cpu_microarchitecture = ANY(ARRAY['amd/zen4']::text[]))";
 
     let row = db
         .query_one_raw(Statement::from_string(
@@ -167,18 +178,20 @@ async fn scenarios(db: &DatabaseConnection) -> anyhow::Result<Vec<Scenario>> {
     let uuid: String = row.try_get("", "uuid")?;
     let detail = format!(
         "SELECT {COLUMNS} {FROM} WHERE p.uuid = '{uuid}';\n\
-         SELECT v.* FROM software_versions v JOIN software_packages p ON p.id = v.package_id \
-           JOIN software_catalogs c ON c.id = p.catalog_id \
-           LEFT JOIN software_versions parent ON parent.id = v.parent_version_id \
-           WHERE v.package_id = {id};\n\
+         SELECT count(*) FROM software_versions v JOIN software_packages p ON p.id = v.package_id \
+           JOIN software_catalogs c ON c.id = p.catalog_id WHERE v.package_id = {id};\n\
+         SELECT v.*, (SELECT count(*) FROM software_targets t WHERE t.version_id = v.id) \
+           FROM software_versions v JOIN software_packages p ON p.id = v.package_id \
+           JOIN software_catalogs c ON c.id = p.catalog_id WHERE v.package_id = {id} \
+           ORDER BY softcat_version_key(v.version) DESC, v.modulename ASC, v.id ASC LIMIT 100;\n\
          SELECT t.* FROM software_targets t JOIN software_versions v ON v.id = t.version_id \
            JOIN software_packages p ON p.id = v.package_id \
            JOIN software_catalogs c ON c.id = p.catalog_id \
            WHERE v.package_id = {id} ORDER BY t.target_type, t.target_name;\n\
-         SELECT DISTINCT e.uuid, e.name, v.version FROM software_versions v \
+         SELECT e.uuid, e.name, v.uuid, v.version, parent.uuid FROM software_versions v \
            JOIN software_versions parent ON parent.id = v.parent_version_id \
            JOIN software_packages e ON e.id = v.package_id \
-           WHERE parent.package_id = {id} ORDER BY e.name, v.version;\n"
+           WHERE parent.package_id = {id} ORDER BY e.name, v.version, v.id;\n"
     );
     Ok(vec![
         Scenario {

@@ -38,12 +38,12 @@ const UPDATE: LoadOptions = LoadOptions {
 const TABLES: [(&str, &str); 4] = [
     (
         "software_catalogs",
-        "id, uuid, name, version, catalog_type, source_url, description, metadata",
+        "id, uuid, name, version, catalog_type, source, source_url, description, metadata",
     ),
     (
         "software_packages",
         "id, uuid, catalog_id, name, is_extension, description, homepage, categories, licenses, \
-         maintainers, parent_software_id, metadata, fingerprint, tree_fingerprint, \
+         maintainers, metadata, fingerprint, tree_fingerprint, \
          cpu_families, cpu_microarchitectures, cpu_targets",
     ),
     (

@@ -4,8 +4,9 @@
 //! loads of one catalog never interleave. The snapshot is compared with what
 //! is stored ([`plan`]) and only the differences are written ([`write`]). A
 //! second identical load writes nothing; a source that cannot be read changes
-//! nothing.
+//! nothing. Rows created again get the UUIDs they had ([`identity`]).
 
+pub mod identity;
 mod plan;
 pub mod progress;
 pub mod report;
@@ -193,7 +194,16 @@ pub async fn load_snapshot(
             (id, uuid, true)
         }
     };
-    write::apply(&txn, catalog_id, &plan, progress).await?;
+    write::apply(
+        &txn,
+        plan::Stored {
+            id: catalog_id,
+            uuid,
+        },
+        &plan,
+        progress,
+    )
+    .await?;
     let summary = LoadSummary {
         size: snapshot.size(),
         skipped: report.skipped.clone(),

@@ -15,7 +15,7 @@ use super::{JobMessage, JobQueue, JobSpec, enqueue};
 use crate::catalog::CatalogKind;
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::loader::{LoadOutcome, LoadReport, Phase, Progress};
+use crate::loader::{LoadError, LoadOutcome, LoadReport, Phase, Progress, ShrinkLimits};
 use crate::settings::CatalogSettings;
 
 /// Skipped source entries kept in a job's result; the count says how many
@@ -52,8 +52,13 @@ pub enum Disposition {
 /// Why a job's attempt failed.
 #[derive(Debug, thiserror::Error)]
 enum AttemptError {
+    /// Another attempt may succeed.
     #[error("{0}")]
     Failed(String),
+    /// No attempt can succeed while the inputs stay as they are (a load the
+    /// shrink guard refused): the job fails at once, without retries.
+    #[error("{0}")]
+    Permanent(String),
     #[error("timed out after {0} s")]
     TimedOut(u64),
 }
@@ -110,6 +115,10 @@ pub async fn process(
                     tracing::warn!(state, "job ended, but another worker had taken it over");
                 }
                 Ok(Disposition::Done)
+            }
+            Err(AttemptError::Permanent(error)) => {
+                crate::metrics::job_ended(&job.kind, "attempt_failed", started.elapsed());
+                fail(context, &job, error).await
             }
             Err(error) => {
                 crate::metrics::job_ended(&job.kind, "attempt_failed", started.elapsed());
@@ -202,10 +211,14 @@ async fn execute(
                 db: db.clone(),
                 job_id: job.id,
             };
+            let limits = ShrinkLimits::from_config(&context.config, request.source);
             let report = request
-                .run(db, &context.fetcher, &progress)
+                .run(db, &context.fetcher, limits, &progress)
                 .await
-                .map_err(|e| failed(&e))?;
+                .map_err(|error| match error {
+                    LoadError::Refused(_) => AttemptError::Permanent(error.to_string()),
+                    error => failed(&error),
+                })?;
             crate::metrics::rows_written(&request.catalog_name, report.rows_written());
             let state = match report.outcome {
                 LoadOutcome::Unchanged | LoadOutcome::LeftExisting => "unchanged",

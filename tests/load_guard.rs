@@ -278,3 +278,48 @@ async fn a_load_job_the_guard_refuses_fails_at_once_naming_the_guard() {
     assert_eq!(forced.state, "succeeded", "{forced:#?}");
     assert_eq!(db.catalog_size("Spack", SAMPLE_VERSION).await.0, 0);
 }
+
+#[tokio::test]
+async fn extensions_lost_by_the_source_are_refused_but_left_out_by_choice_are_not() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let mut source = eessi_source(data_dir().join("eessi").to_string_lossy());
+    db.load_eessi(&source, FIRST_LOAD).await.expect("load");
+    let counts = table_counts(&db).await;
+
+    // A source that lost its extensions: no extension document, and no
+    // installation listing any. Most of the catalog would go.
+    let mut software = document("eessi/eessi_api_metadata_software.json");
+    for entry in software["software"].as_object_mut().unwrap().values_mut() {
+        for version in entry["versions"].as_array_mut().unwrap() {
+            if let Some(version) = version.as_object_mut() {
+                version.remove("extensions");
+            }
+        }
+    }
+    dir.write("eessi_api_metadata_software.json", software.to_string());
+    source.api_url = format!("{}/", dir.path());
+    match db.load_eessi(&source, UPDATE).await {
+        Err(LoadError::Refused(refusal)) => {
+            assert_eq!(
+                (refusal.guard, refusal.level),
+                (ShrinkGuard::Deleted, Level::Package)
+            );
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(table_counts(&db).await, counts, "a refused load wrote");
+
+    // Asked to leave extensions out, the same load removes them.
+    source.include_extensions = false;
+    let report = db.load_eessi(&source, UPDATE).await.expect("by choice");
+    assert!(
+        report.packages.deleted > report.packages.unchanged,
+        "{report:?}"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM software_packages WHERE is_extension")
+            .await,
+        0
+    );
+}

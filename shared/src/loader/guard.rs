@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::report::{LevelCounts, LoadReport};
 use crate::catalog::CatalogKind;
 use crate::config::Config;
-use crate::snapshot::Level;
+use crate::snapshot::{Level, SnapshotSize};
 
 /// How much of a stored catalog one load may take away.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -175,29 +175,48 @@ impl fmt::Display for ShrinkRefusal {
 
 /// Checks a load of a stored catalog, whose report holds the planned counts,
 /// against `limits`; the first guard that refuses it, if any: empty, then
-/// deleted, then skipped, each from packages down to targets.
-pub fn check(report: &LoadReport, limits: ShrinkLimits) -> Option<ShrinkRefusal> {
+/// deleted, then skipped, each from packages down to targets. Rows the load
+/// deletes `by_choice` (extensions, when the source was asked to leave them
+/// out) count neither as deleted nor as stored.
+pub fn check(
+    report: &LoadReport,
+    by_choice: SnapshotSize,
+    limits: ShrinkLimits,
+) -> Option<ShrinkRefusal> {
     let levels = [Level::Package, Level::Version, Level::Target];
+    let in_scope = |level: Level| {
+        let counts = report.level(level);
+        let chosen = match level {
+            Level::Package => by_choice.packages,
+            Level::Version => by_choice.versions,
+            Level::Target => by_choice.targets,
+        };
+        (
+            counts.deleted.saturating_sub(chosen),
+            stored(counts).saturating_sub(chosen),
+        )
+    };
     let packages = report.level(Level::Package);
-    if stored(packages) > 0 && source(packages) == 0 {
+    let (deleted, stored_packages) = in_scope(Level::Package);
+    if stored_packages > 0 && source(packages) == 0 {
         return Some(ShrinkRefusal {
             guard: ShrinkGuard::Empty,
             level: Level::Package,
-            count: packages.deleted,
-            total: stored(packages),
+            count: deleted,
+            total: stored_packages,
             limit: limits.max_deleted_share,
             skipped: packages.skipped,
         });
     }
     let deleted = levels.into_iter().find_map(|level| {
-        let counts = report.level(level);
-        exceeds(counts.deleted, stored(counts), limits.max_deleted_share).then_some(ShrinkRefusal {
+        let (deleted, stored) = in_scope(level);
+        exceeds(deleted, stored, limits.max_deleted_share).then_some(ShrinkRefusal {
             guard: ShrinkGuard::Deleted,
             level,
-            count: counts.deleted,
-            total: stored(counts),
+            count: deleted,
+            total: stored,
             limit: limits.max_deleted_share,
-            skipped: counts.skipped,
+            skipped: report.level(level).skipped,
         })
     });
     deleted.or_else(|| {
@@ -281,7 +300,7 @@ mod tests {
             max_skipped_share: 1.0,
             max_deleted_share: 1.0,
         };
-        let refusal = check(&all_deleted, limits).expect("refused");
+        let refusal = check(&all_deleted, SnapshotSize::default(), limits).expect("refused");
         assert_eq!(refusal.guard, ShrinkGuard::Empty);
         let message = refusal.to_string();
         assert!(message.contains("all 8,931 stored packages"), "{message}");
@@ -293,6 +312,7 @@ mod tests {
     fn deletions_beyond_the_share_are_refused_with_the_figures() {
         let refusal = check(
             &report(counts(0, 70, 30, 0), counts(0, 100, 0, 0)),
+            SnapshotSize::default(),
             ShrinkLimits::DEFAULT,
         )
         .expect("refused");
@@ -309,7 +329,8 @@ mod tests {
         assert_eq!(
             check(
                 &report(counts(0, 75, 25, 0), counts(0, 100, 0, 0)),
-                ShrinkLimits::DEFAULT
+                SnapshotSize::default(),
+                ShrinkLimits::DEFAULT,
             ),
             None
         );
@@ -319,6 +340,7 @@ mod tests {
     fn versions_deleted_beyond_the_share_are_refused() {
         let refusal = check(
             &report(counts(0, 100, 0, 0), counts(0, 60, 40, 0)),
+            SnapshotSize::default(),
             ShrinkLimits::DEFAULT,
         )
         .expect("refused");
@@ -339,7 +361,8 @@ mod tests {
             };
             11
         ];
-        let refusal = check(&skipped, ShrinkLimits::DEFAULT).expect("refused");
+        let refusal =
+            check(&skipped, SnapshotSize::default(), ShrinkLimits::DEFAULT).expect("refused");
         assert_eq!(
             (refusal.guard, refusal.count, refusal.total),
             (ShrinkGuard::Skipped, 11, 100)
@@ -352,7 +375,8 @@ mod tests {
         assert_eq!(
             check(
                 &report(counts(0, 90, 0, 10), counts(0, 100, 0, 0)),
-                ShrinkLimits::DEFAULT
+                SnapshotSize::default(),
+                ShrinkLimits::DEFAULT,
             ),
             None
         );
@@ -363,17 +387,40 @@ mod tests {
         assert_eq!(
             check(
                 &report(counts(50, 100, 0, 0), counts(0, 0, 0, 0)),
-                ShrinkLimits::DEFAULT
+                SnapshotSize::default(),
+                ShrinkLimits::DEFAULT,
             ),
             None
         );
         assert_eq!(
             check(
                 &report(counts(0, 0, 0, 0), counts(0, 0, 0, 0)),
-                ShrinkLimits::DEFAULT
+                SnapshotSize::default(),
+                ShrinkLimits::DEFAULT,
             ),
             None
         );
+    }
+
+    #[test]
+    fn extensions_left_out_by_choice_are_not_counted_as_lost() {
+        let without_extensions = report(counts(0, 510, 2695, 0), counts(0, 1000, 3000, 0));
+        let chosen = SnapshotSize {
+            packages: 2695,
+            versions: 3000,
+            targets: 0,
+        };
+        assert_eq!(
+            check(&without_extensions, chosen, ShrinkLimits::DEFAULT),
+            None
+        );
+        let refusal = check(
+            &without_extensions,
+            SnapshotSize::default(),
+            ShrinkLimits::DEFAULT,
+        )
+        .expect("refused when the extensions were lost");
+        assert_eq!(refusal.guard, ShrinkGuard::Deleted);
     }
 
     #[test]

@@ -192,7 +192,7 @@ pub async fn load_snapshot(
         ..plan.targets
     };
     if existing.is_some()
-        && let Some(refusal) = guard::check(&report, options.limits)
+        && let Some(refusal) = guard::check(&report, plan.deleted_by_choice, options.limits)
     {
         if options.allow_shrink {
             tracing::warn!(

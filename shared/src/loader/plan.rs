@@ -8,8 +8,8 @@ use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 
 use super::report::LevelCounts;
 use crate::snapshot::{
-    CatalogSnapshot, Fingerprint, PackageKey, PackageSnapshot, TargetKey, TargetRow, VersionKey,
-    VersionSnapshot,
+    CatalogSnapshot, Fingerprint, PackageKey, PackageSnapshot, SnapshotSize, TargetKey, TargetRow,
+    VersionKey, VersionSnapshot,
 };
 
 /// A stored row as the writer needs it: its id, and its UUID, from which
@@ -43,6 +43,10 @@ pub struct Plan<'s> {
     pub changed_targets: Vec<(i64, &'s TargetRow)>,
     /// Stored targets the source no longer has.
     pub deleted_targets: Vec<i64>,
+    /// Of the deletions counted, those of extension packages (with their
+    /// versions and targets) that a snapshot excluding extensions drops by
+    /// choice; zero otherwise.
+    pub deleted_by_choice: SnapshotSize,
     /// Counts per level (without skipped entries, which the source reports).
     pub packages: LevelCounts,
     /// Version counts.
@@ -112,8 +116,17 @@ pub async fn compare<'s>(
             }
         }
     }
-    plan.deleted_packages = stored_packages.into_values().map(|row| row.id).collect();
+    let mut excluded_extensions = Vec::new();
+    for (key, row) in stored_packages {
+        if snapshot.extensions_excluded && key.is_extension {
+            excluded_extensions.push(row.id);
+        }
+        plan.deleted_packages.push(row.id);
+    }
     plan.packages.deleted = plan.deleted_packages.len() as u64;
+    if !excluded_extensions.is_empty() {
+        plan.deleted_by_choice = subtree_size(db, excluded_extensions).await?;
+    }
     if !plan.deleted_packages.is_empty() {
         let ids = plan.deleted_packages.clone();
         plan.versions.deleted += count(
@@ -133,6 +146,26 @@ pub async fn compare<'s>(
     let changed = plan.changed_packages.clone();
     compare_versions(db, &mut plan, changed).await?;
     Ok(plan)
+}
+
+/// Packages, versions and targets under the packages `ids`.
+async fn subtree_size(db: &impl ConnectionTrait, ids: Vec<i64>) -> Result<SnapshotSize, DbErr> {
+    Ok(SnapshotSize {
+        packages: ids.len() as u64,
+        versions: count(
+            db,
+            "SELECT count(*) FROM software_versions WHERE package_id = ANY($1)",
+            ids.clone(),
+        )
+        .await?,
+        targets: count(
+            db,
+            "SELECT count(*) FROM software_targets t JOIN software_versions v ON v.id = t.version_id \
+             WHERE v.package_id = ANY($1)",
+            ids,
+        )
+        .await?,
+    })
 }
 
 async fn compare_versions<'s>(

@@ -275,6 +275,7 @@ impl CatalogSource for EessiSource {
                 "extensions_included": self.include_extensions,
             }),
             packages: build.packages,
+            extensions_excluded: !self.include_extensions,
         };
         Ok(Transformed {
             snapshot,

@@ -126,6 +126,7 @@ impl CatalogSource for SpackSource {
                 "num_packages": document.num_packages,
             }),
             packages: BTreeMap::new(),
+            extensions_excluded: false,
         };
         let mut skipped: Vec<SkippedEntry> = document
             .packages

@@ -142,13 +142,21 @@ impl fmt::Display for ShrinkRefusal {
         let level = self.level;
         let (count, total) = (thousands(self.count), thousands(self.total));
         match self.guard {
-            ShrinkGuard::Empty => write!(
-                f,
-                "refused ({}): the source gives no {level} to load ({} entries skipped) \
-                 and would delete all {total} stored {level}s",
-                self.guard.name(),
-                thousands(self.skipped),
-            )?,
+            ShrinkGuard::Empty => {
+                write!(
+                    f,
+                    "refused ({}): the source gives no {level}",
+                    self.guard.name()
+                )?;
+                if self.skipped > 0 {
+                    write!(
+                        f,
+                        " that can be loaded ({} entries skipped)",
+                        thousands(self.skipped)
+                    )?;
+                }
+                write!(f, " and would delete all {total} stored {level}s")?;
+            }
             ShrinkGuard::Deleted => write!(
                 f,
                 "refused ({}): the source would delete {count} of {total} stored {level}s \

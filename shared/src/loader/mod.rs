@@ -207,7 +207,7 @@ pub async fn load_snapshot(
             report.refused = Some(refusal);
         } else {
             txn.rollback().await?;
-            tracing::warn!(
+            tracing::info!(
                 catalog = %report.catalog,
                 guard = refusal.guard.name(),
                 level = %refusal.level,

@@ -11,7 +11,7 @@ use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::loader::{
     LoadDefaults, LoadOutcome, LoadReport, LoadRequest, LoadRequestDraft, Phase, Progress,
-    ShrinkLimits,
+    ShrinkLimits, retry_text,
 };
 use softcat_shared::snapshot::Level;
 
@@ -129,6 +129,14 @@ impl Progress for Display {
     fn advance(&self, units: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(units);
+        }
+    }
+
+    fn retry(&self, phase: Phase, retry: u32, of: u32) {
+        let text = retry_text(phase, retry, of);
+        match &self.bar {
+            Some(bar) => bar.set_message(text),
+            None => tracing::info!(phase = phase.name(), retry, of, "{text}"),
         }
     }
 }

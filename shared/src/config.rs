@@ -131,7 +131,8 @@ pub struct FetchConfig {
     pub connect_timeout_secs: u64,
     /// Longest pause between two reads of a response body, in seconds.
     pub read_timeout_secs: u64,
-    /// Time allowed for one whole request including the body, in seconds.
+    /// Time allowed for reading one document, in seconds: one deadline for
+    /// all its attempts (retries included) and the waits between them.
     pub total_timeout_secs: u64,
     /// Further attempts after a failed request that may succeed when repeated.
     pub retries: u32,
@@ -271,7 +272,7 @@ impl FetchConfig {
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_secs)
     }
-    /// The whole-request timeout as a duration.
+    /// The deadline of one document's fetch, retries included, as a duration.
     pub fn total_timeout(&self) -> Duration {
         Duration::from_secs(self.total_timeout_secs)
     }

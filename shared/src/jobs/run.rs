@@ -333,6 +333,22 @@ impl Progress for RecordProgress {
     }
 
     fn advance(&self, _: u64) {}
+
+    fn retry(&self, phase: Phase, retry: u32, of: u32) {
+        let db = self.db.clone();
+        let job_id = self.job_id;
+        let progress = json!({
+            "phase": phase.name(),
+            "detail": crate::loader::retry_text(phase, retry, of),
+            "retry": retry,
+            "retries": of,
+        });
+        tokio::spawn(async move {
+            if let Err(error) = records::record_progress(&db, job_id, progress).await {
+                tracing::debug!(%error, "could not record progress");
+            }
+        });
+    }
 }
 
 #[cfg(test)]

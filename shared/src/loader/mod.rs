@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 use xxhash_rust::xxh3::xxh3_64;
 
 pub use guard::{ShrinkGuard, ShrinkLimits, ShrinkRefusal};
-pub use progress::{NoProgress, Phase, Progress};
+pub use progress::{NoProgress, Phase, Progress, retry_text};
 pub use report::{LevelCounts, LoadOutcome, LoadReport};
 pub use request::{InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft};
 
@@ -86,7 +86,7 @@ pub async fn load_source<S: CatalogSource>(
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
     progress.phase(Phase::Fetch, None);
-    let documents = source.fetch(fetcher).await?;
+    let documents = fetch_reporting_retries(source, fetcher, progress).await?;
     let fingerprint = source.source_fingerprint(&documents);
     let mut report = match unchanged_source(db, source.catalog_name(), fingerprint, options).await?
     {
@@ -101,6 +101,24 @@ pub async fn load_source<S: CatalogSource>(
     };
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Fetches the source's documents, telling `progress` of each retry.
+async fn fetch_reporting_retries<S: CatalogSource>(
+    source: &S,
+    fetcher: &Fetcher,
+    progress: &dyn Progress,
+) -> Result<S::Documents, SourceError> {
+    let (retries, mut reported) = tokio::sync::mpsc::unbounded_channel();
+    let fetcher = fetcher.reporting_retries(retries);
+    let fetch = source.fetch(&fetcher);
+    tokio::pin!(fetch);
+    loop {
+        tokio::select! {
+            documents = &mut fetch => return documents,
+            Some(retry) = reported.recv() => progress.retry(Phase::Fetch, retry.retry, retry.of),
+        }
+    }
 }
 
 /// The report of a reload whose documents the catalog was last loaded from:

@@ -98,7 +98,8 @@ async fn catalogs_list_filter_and_show_their_cpu_targets() {
     assert_eq!(eessi.body["count"], 1);
     let summary = &eessi.body["results"][0];
     assert_eq!(summary["version"], "2023.06");
-    assert_eq!(summary["catalog_type"], "eessi");
+    assert_eq!(summary["catalog_type"], "binary_runtime");
+    assert_eq!(summary["source"], "eessi");
     assert!(summary.get("cpu_targets").is_none());
     let extensions: BTreeSet<String> = installations
         .values()
@@ -113,8 +114,9 @@ async fn catalogs_list_filter_and_show_their_cpu_targets() {
 
     for (query, expected) in [
         ("version=2023.06", 1),
-        ("catalog_type=spack", 1),
-        ("catalog_type=conda", 0),
+        ("source=spack", 1),
+        ("catalog_type=source_package", 1),
+        ("catalog_type=package_manager", 0),
     ] {
         let answer = app
             .get(
@@ -325,6 +327,38 @@ async fn listings_page_order_and_count() {
     reversed.reverse();
     assert_eq!(names(&descending), reversed);
 
+    // The neighbour pages are also in an RFC 8288 Link header.
+    let middle = app
+        .get(
+            "/api/marketplace-software-packages/?page_size=1&page=2",
+            Some(&token),
+        )
+        .await;
+    let link = middle.headers["link"].to_str().unwrap().to_owned();
+    let next = middle.body["next"].as_str().unwrap();
+    let previous = middle.body["previous"].as_str().unwrap();
+    assert_eq!(
+        link,
+        format!("<{next}>; rel=\"next\", <{previous}>; rel=\"prev\"")
+    );
+    let last = app
+        .get(
+            &format!(
+                "/api/marketplace-software-packages/?page_size=1&page={}",
+                sorted.len()
+            ),
+            Some(&token),
+        )
+        .await;
+    assert!(last.body["next"].is_null());
+    assert_eq!(
+        last.headers["link"].to_str().unwrap(),
+        format!(
+            "<{}>; rel=\"prev\"",
+            last.body["previous"].as_str().unwrap()
+        )
+    );
+
     // HEAD answers the count without a body.
     let head = app
         .send(
@@ -425,7 +459,13 @@ async fn package_detail_nests_versions_newest_first_with_targets_and_extensions(
     );
     let shown = app.get(&extension_path, Some(&token)).await;
     assert_eq!(shown.body["is_extension"], true);
-    assert_eq!(shown.body["parent_software"], detail.body["uuid"]);
+    let parents: Vec<&Value> = shown.body["parent_softwares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|parent| &parent["uuid"])
+        .collect();
+    assert_eq!(parents, [&detail.body["uuid"]]);
 
     // Spack: a branch version is newer than every release.
     let abacus = package_uuid(&app, &token, "name=abacus").await;
@@ -487,16 +527,23 @@ async fn versions_and_targets_filter_and_show_details() {
     assert_eq!(toolchains, expected);
     assert!(
         app.all(
-            "/api/marketplace-software-versions/?package_name=espresso",
+            "/api/marketplace-software-versions/?package_name_exact=espresso",
             &token
         )
         .await
         .is_empty()
     );
+    let any_case = app
+        .all(
+            "/api/marketplace-software-versions/?package_name=espresso",
+            &token,
+        )
+        .await;
+    assert_eq!(any_case.len(), espresso.len());
 
     let gcc = app
         .all(
-            "/api/marketplace-software-versions/?toolchain_name=GCC&catalog_type=eessi",
+            "/api/marketplace-software-versions/?toolchain_name=GCC&catalog_type=binary_runtime",
             &token,
         )
         .await;
@@ -522,7 +569,7 @@ async fn versions_and_targets_filter_and_show_details() {
         .await;
     let main_versions = found
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count();
     assert_eq!(main_versions, compatible);
     assert!(compatible > 0);
@@ -541,7 +588,7 @@ async fn versions_and_targets_filter_and_show_details() {
     // Extension versions carry their parent's targets; count main versions.
     let main_versions = found
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count();
     assert_eq!(main_versions, a64fx);
 
@@ -811,7 +858,7 @@ async fn each_role_may_do_exactly_what_it_should() {
         StatusCode::OK
     );
 
-    let new_catalog = json!({"name": "Local", "version": "1", "catalog_type": "spack"});
+    let new_catalog = json!({"name": "Local", "version": "1", "catalog_type": "source_package"});
     let create = |token: Option<String>| {
         let body = new_catalog.clone();
         let app = &app;
@@ -927,7 +974,7 @@ async fn anonymous_reads_can_be_switched_on() {
             Method::POST,
             "/api/marketplace-software-catalogs/",
             None,
-            Some(json!({"name": "A", "version": "1", "catalog_type": "spack"})),
+            Some(json!({"name": "A", "version": "1", "catalog_type": "source_package"})),
         )
         .await;
     assert_eq!(write.status, StatusCode::UNAUTHORIZED);
@@ -973,7 +1020,7 @@ async fn staff_edit_and_delete_catalogs() {
             Method::POST,
             "/api/marketplace-software-catalogs/",
             Some(&staff),
-            Some(json!({"name": "EESSI", "version": "2023.06", "catalog_type": "eessi"})),
+            Some(json!({"name": "EESSI", "version": "2023.06", "catalog_type": "binary_runtime"})),
         )
         .await;
     assert_eq!(duplicate.status, StatusCode::BAD_REQUEST);
@@ -1075,7 +1122,7 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
             "catalog_type",
         ),
         (
-            json!({"name": "A\u{0}", "version": "1", "catalog_type": "spack"}),
+            json!({"name": "A\u{0}", "version": "1", "catalog_type": "source_package"}),
             "name",
         ),
     ] {
@@ -1088,7 +1135,7 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
             )
             .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
-        assert_eq!(answer.body["field"], field);
+        assert_eq!(answer.body["field"], field, "{}", answer.body);
     }
     let path = format!(
         "/api/marketplace-provider-offerings/{}/add_software_catalog/",
@@ -1257,7 +1304,7 @@ async fn the_full_spack_catalog_is_served_with_counts_from_the_source() {
         )
         .await;
     assert!(targets.body["count"].as_u64().unwrap() > identities.len() as u64);
-    let version_path = "/api/marketplace-software-versions/?package_name=cmake&page_size=1";
+    let version_path = "/api/marketplace-software-versions/?package_name_exact=cmake&page_size=1";
     let cmake_versions = app.get(version_path, Some(&token)).await;
     let expected: BTreeSet<&str> = document["packages"]["cmake"]["version"]
         .as_array()
@@ -1272,7 +1319,7 @@ async fn the_full_spack_catalog_is_served_with_counts_from_the_source() {
 async fn a_load_committed_elsewhere_shows_in_cached_answers() {
     let app = TestApp::with_samples().await;
     let token = app.token("reader", false).await;
-    let path = "/api/marketplace-software-catalogs/?catalog_type=spack";
+    let path = "/api/marketplace-software-catalogs/?source=spack";
     let before = app.get(path, Some(&token)).await;
     assert_eq!(before.body["results"][0]["package_count"], 8);
     // Served again, now from the cache.
@@ -1404,7 +1451,7 @@ async fn uuid_filters_and_offering_filters_on_versions_and_targets() {
         .await;
     let main_aarch64 = aarch64
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count() as u64;
     assert_eq!(main_aarch64, main_installations);
     assert_eq!(
@@ -1468,7 +1515,7 @@ async fn uuid_filters_and_offering_filters_on_versions_and_targets() {
         .await;
     let main_offered = offered_versions
         .iter()
-        .filter(|v| v["parent_version"].is_null())
+        .filter(|v| v["parent_versions"] == serde_json::json!([]))
         .count();
     assert_eq!(
         main_offered,

@@ -1282,3 +1282,315 @@ async fn workers_carry_on_after_postgres_restarts() {
     );
     drop(db);
 }
+
+#[tokio::test]
+async fn a_catalog_shows_the_status_of_its_loads() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let (_dir, server) = spack_server().await;
+    let url = format!("{}/repology.json", server.base_url);
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "1")],
+    );
+    let body = json!({"kind": "load", "source": "spack", "url": url, "update_existing": true});
+    let loaded = job_id(&post(&app, "/api/admin/jobs/", &staff, body).await);
+    let loaded = wait_for_job(&app.db, loaded, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(loaded.state, "succeeded", "{loaded:#?}");
+    let version = loaded.result.as_ref().unwrap()["catalog"]["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let catalog = || async {
+        let list = app
+            .get(
+                "/api/marketplace-software-catalogs/?source=spack",
+                Some(&staff),
+            )
+            .await;
+        assert_eq!(list.body["count"], 1, "{}", list.body);
+        list.body["results"][0].clone()
+    };
+    let shown = catalog().await;
+    assert_eq!(shown["version"], version.as_str());
+    assert!(shown["last_update_attempt"].is_string(), "{shown}");
+    assert!(shown["last_successful_update"].is_string(), "{shown}");
+    assert!(shown["update_errors"].is_null(), "{shown}");
+    for (field, table) in [
+        ("package_count", "software_packages p"),
+        (
+            "version_count",
+            "software_versions v JOIN software_packages p ON p.id = v.package_id",
+        ),
+        (
+            "target_count",
+            "software_targets t JOIN software_versions v ON v.id = t.version_id \
+             JOIN software_packages p ON p.id = v.package_id",
+        ),
+    ] {
+        let counted = app.db.count(&format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(shown[field], counted, "{field}");
+    }
+
+    // A failed load of the same catalog version is its update error, and
+    // leaves the last success where it was.
+    let body = json!({
+        "kind": "load", "source": "spack", "url": unreachable_url(),
+        "catalog_version": version, "update_existing": true,
+    });
+    let failed = job_id(&post(&app, "/api/admin/jobs/", &staff, body).await);
+    let failed = wait_for_job(&app.db, failed, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(failed.state, "failed", "{failed:#?}");
+    let after = catalog().await;
+    assert_eq!(after["update_errors"].as_str(), failed.error.as_deref());
+    assert_eq!(
+        after["last_successful_update"],
+        shown["last_successful_update"]
+    );
+    assert!(after["last_update_attempt"].as_str() > shown["last_update_attempt"].as_str());
+}
+
+#[tokio::test]
+async fn catalog_actions_discover_import_and_update_through_jobs() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let user = app.token("user", false).await;
+    let (_spack_dir, server) = spack_server().await;
+    let eessi_dir = TempDir::new();
+    eessi_dir.write(
+        "eessi_api_metadata_software.json",
+        std::fs::read(data_file("eessi/published-sample_software.json")).expect("sample"),
+    );
+    let settings = app
+        .send(
+            poem::http::Method::PATCH,
+            "/api/admin/settings/",
+            Some(&staff),
+            Some(json!({
+                "SOFTWARE_CATALOG_EESSI_API_URL": eessi_dir.path(),
+                "SOFTWARE_CATALOG_SPACK_DATA_URL": format!("{}/repology.json", server.base_url),
+            })),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+
+    // Only staff start or read these.
+    let discover = "/api/marketplace-software-catalogs/discover/";
+    assert_eq!(
+        app.get(discover, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get(discover, Some(&user)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let import = "/api/marketplace-software-catalogs/import_catalog/";
+    let refused = post(&app, import, &user, json!({"name": "Spack"})).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Every EESSI stack the file lists, and the Spack snapshot, none loaded.
+    let sample: Value = serde_json::from_slice(
+        &std::fs::read(data_file("eessi/published-sample_software.json")).unwrap(),
+    )
+    .unwrap();
+    let mut stacks: Vec<String> = sample["architectures_map"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    stacks.sort();
+    let offered = app.get(discover, Some(&staff)).await;
+    assert_eq!(offered.status, StatusCode::OK, "{}", offered.body);
+    let versions = |answer: &Value, source: &str| -> Vec<(String, bool)> {
+        answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|offer| offer["source"] == source)
+            .unwrap()["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["version"].as_str().unwrap().to_owned(),
+                    v["loaded"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expected: Vec<(String, bool)> = stacks.iter().map(|s| (s.clone(), false)).collect();
+    assert_eq!(versions(&offered.body, "eessi"), expected);
+    assert_eq!(
+        versions(&offered.body, "spack"),
+        [(SPACK_SAMPLE_VERSION.to_owned(), false)]
+    );
+
+    // Import the Spack catalog through a worker; then it shows as loaded.
+    let unknown = post(&app, import, &staff, json!({"name": "Conda"})).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.body["field"], "name");
+    let worker = RoleProcess::spawn("worker", &app.db, &app.queue, &[]);
+    let imported = job_id(&post(&app, import, &staff, json!({"name": "Spack"})).await);
+    let imported = wait_for_job(
+        &app.db,
+        imported,
+        Duration::from_secs(60),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(imported.state, "succeeded", "{imported:#?}");
+    assert_eq!(imported.parameters["update_existing"], false);
+    let offered = app.get(discover, Some(&staff)).await;
+    assert_eq!(
+        versions(&offered.body, "spack"),
+        [(SPACK_SAMPLE_VERSION.to_owned(), true)]
+    );
+    let again = post(
+        &app,
+        import,
+        &staff,
+        json!({"name": "Spack", "version": SPACK_SAMPLE_VERSION}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.body["field"], "version");
+
+    // update_catalog loads the stored version again, updating it.
+    let spack = app
+        .get(
+            "/api/marketplace-software-catalogs/?source=spack",
+            Some(&staff),
+        )
+        .await;
+    let uuid = spack.body["results"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = format!("/api/marketplace-software-catalogs/{uuid}/update_catalog/");
+    let updated = job_id(&post(&app, &update, &staff, json!({})).await);
+    let updated = wait_for_job(&app.db, updated, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(updated.state, "unchanged", "{updated:#?}");
+    assert_eq!(updated.parameters["update_existing"], true);
+    assert_eq!(updated.parameters["catalog_version"], SPACK_SAMPLE_VERSION);
+
+    // A catalog created by hand has no source to update from.
+    let by_hand = app
+        .send(
+            poem::http::Method::POST,
+            "/api/marketplace-software-catalogs/",
+            Some(&staff),
+            Some(json!({"name": "Local", "version": "1", "catalog_type": "environment_module"})),
+        )
+        .await;
+    assert_eq!(by_hand.status, StatusCode::CREATED, "{}", by_hand.body);
+    let path = format!(
+        "/api/marketplace-software-catalogs/{}/update_catalog/",
+        by_hand.body["uuid"].as_str().unwrap()
+    );
+    let refused = post(&app, &path, &staff, json!({})).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+}
+
+#[tokio::test]
+async fn a_refresh_updates_every_stored_eessi_stack_whose_updates_are_on() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let eessi_dir = TempDir::new();
+    eessi_dir.write(
+        "eessi_api_metadata_software.json",
+        std::fs::read(data_file("eessi/published-sample_software.json")).expect("sample"),
+    );
+    let (_spack_dir, server) = spack_server().await;
+    let settings = app
+        .send(
+            poem::http::Method::PATCH,
+            "/api/admin/settings/",
+            Some(&staff),
+            Some(json!({
+                "SOFTWARE_CATALOG_EESSI_API_URL": eessi_dir.path(),
+                "SOFTWARE_CATALOG_SPACK_DATA_URL": format!("{}/repology.json", server.base_url),
+            })),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+    // Both stacks stored, and an older catalog of another name that the
+    // refresh leaves alone; then one stack's updates are switched off.
+    for version in ["2023.06", "2025.06"] {
+        let mut source = eessi_source(eessi_dir.path());
+        source.catalog_version = Some(version.into());
+        app.db.load_eessi(&source, UPDATE).await.expect("load");
+    }
+    let mut other = eessi_source(eessi_dir.path());
+    other.catalog_name = "EESSI-test".into();
+    other.catalog_version = Some("2023.06".into());
+    app.db.load_eessi(&other, UPDATE).await.expect("load");
+
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "1")],
+    );
+    let refresh = async || {
+        let id = job_id(
+            &post(
+                &app,
+                "/api/admin/software-catalogs/refresh/",
+                &staff,
+                json!({}),
+            )
+            .await,
+        );
+        let refresh = wait_for_job(&app.db, id, Duration::from_secs(60), &[&worker], ended).await;
+        assert_eq!(refresh.state, "succeeded", "{refresh:#?}");
+        let result = refresh.result.expect("result");
+        let stored: Vec<(String, Uuid)> = result["eessi"]["stored_versions"]
+            .as_array()
+            .expect("stored versions")
+            .iter()
+            .map(|entry| {
+                (
+                    entry["version"].as_str().unwrap().to_owned(),
+                    entry["job_id"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        for (_, id) in &stored {
+            let load = wait_for_job(&app.db, *id, Duration::from_secs(60), &[&worker], ended).await;
+            assert_eq!(load.state, "unchanged", "{load:#?}");
+        }
+        let newest: Uuid = result["eessi"]["job_id"].as_str().unwrap().parse().unwrap();
+        wait_for_job(&app.db, newest, Duration::from_secs(60), &[&worker], ended).await;
+        stored
+            .into_iter()
+            .map(|(version, _)| version)
+            .collect::<Vec<_>>()
+    };
+    // The newest is the refresh's own load; the older stack is loaded too.
+    assert_eq!(refresh().await, ["2023.06", "2025.06"]);
+
+    let old = app
+        .get(
+            "/api/marketplace-software-catalogs/?name_exact=EESSI&version=2023.06",
+            Some(&staff),
+        )
+        .await;
+    let uuid = old.body["results"][0]["uuid"].as_str().unwrap().to_owned();
+    let switched = app
+        .send(
+            poem::http::Method::PATCH,
+            &format!("/api/marketplace-software-catalogs/{uuid}/"),
+            Some(&staff),
+            Some(json!({"auto_update_enabled": false})),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.body);
+    assert_eq!(switched.body["auto_update_enabled"], false);
+    assert_eq!(refresh().await, ["2025.06"]);
+}

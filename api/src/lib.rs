@@ -6,6 +6,7 @@
 mod auth;
 mod cache;
 mod error;
+mod filters;
 mod listing;
 mod routes;
 mod state;

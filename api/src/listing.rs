@@ -46,6 +46,17 @@ impl PageLinks {
     }
 }
 
+impl PageLinks {
+    /// The RFC 8288 `Link` header value for the neighbour pages, if any.
+    pub fn header(&self) -> Option<String> {
+        let links: Vec<String> = [(&self.next, "next"), (&self.previous, "prev")]
+            .into_iter()
+            .filter_map(|(url, rel)| url.as_ref().map(|url| format!("<{url}>; rel=\"{rel}\"")))
+            .collect();
+        (!links.is_empty()).then(|| links.join(", "))
+    }
+}
+
 /// The page a request asks for.
 pub fn page_of(page: Option<u64>, page_size: Option<u64>) -> Result<Page, ApiError> {
     Ok(Page::new(page, page_size)?)
@@ -67,7 +78,7 @@ macro_rules! list_response {
             pub results: Vec<$item>,
         }
 
-        #[doc = concat!("A page of ", stringify!($item), " objects; the total count is also in `X-Result-Count`.")]
+        #[doc = concat!("A page of ", stringify!($item), " objects; the total count is also in `X-Result-Count`, the neighbour pages in `Link`.")]
         #[derive(poem_openapi::ApiResponse)]
         pub enum $response {
             /// One page.
@@ -75,6 +86,8 @@ macro_rules! list_response {
             Ok(
                 poem_openapi::payload::Json<$page>,
                 #[oai(header = "X-Result-Count")] u64,
+                /// RFC 8288 links to the next and previous pages.
+                #[oai(header = "Link")] Option<String>,
             ),
         }
 
@@ -91,6 +104,7 @@ macro_rules! list_response {
                 let base = state.base_url(request);
                 let links = $crate::listing::PageLinks::new(request, &base, page, listing.count);
                 let results = listing.rows.into_iter().map(|row| object(&base, row)).collect();
+                let link = links.header();
                 Self::Ok(
                     poem_openapi::payload::Json($page {
                         count: links.count,
@@ -99,6 +113,7 @@ macro_rules! list_response {
                         results,
                     }),
                     links.count,
+                    link,
                 )
             }
         }

@@ -6,6 +6,9 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_catalog_schema;
 mod m20261125_000002_api;
 mod m20261129_000003_jobs;
+mod m20261201_000004_extension_parents;
+mod m20261201_000005_catalog_types;
+mod m20261201_000006_version_order;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -17,6 +20,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_catalog_schema::Migration),
             Box::new(m20261125_000002_api::Migration),
             Box::new(m20261129_000003_jobs::Migration),
+            Box::new(m20261201_000004_extension_parents::Migration),
+            Box::new(m20261201_000005_catalog_types::Migration),
+            Box::new(m20261201_000006_version_order::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Domain values parsed once at the edge and trusted after: which catalog,
 //! of which kind, and which CPU target.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,7 @@ impl fmt::Display for CatalogKey {
     }
 }
 
-/// The kinds of source softcat can load; stored as `catalog_type`.
+/// The kinds of source softcat can load; stored as a catalog's `source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CatalogKind {
@@ -41,12 +42,89 @@ pub enum CatalogKind {
 }
 
 impl CatalogKind {
-    /// The value stored in `software_catalogs.catalog_type`.
+    /// The value stored in `software_catalogs.source`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Eessi => "eessi",
             Self::Spack => "spack",
         }
+    }
+
+    /// The kind a stored `source` names.
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Eessi, Self::Spack]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
+
+    /// What kind of catalog this source makes.
+    pub fn catalog_type(self) -> CatalogType {
+        match self {
+            Self::Eessi => CatalogType::BinaryRuntime,
+            Self::Spack => CatalogType::SourcePackage,
+        }
+    }
+}
+
+/// What a catalog holds, in the marketplace's vocabulary (Waldur's
+/// `catalog_type`): stored as `software_catalogs.catalog_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogType {
+    /// Pre-built binaries for given CPUs (EESSI).
+    BinaryRuntime,
+    /// Recipes built from source (Spack).
+    SourcePackage,
+    /// A package manager's channel (conda).
+    PackageManager,
+    /// A site's environment-module tree (Lmod).
+    EnvironmentModule,
+}
+
+impl CatalogType {
+    /// Every type, in the order the API lists them.
+    pub const ALL: [Self; 4] = [
+        Self::BinaryRuntime,
+        Self::SourcePackage,
+        Self::PackageManager,
+        Self::EnvironmentModule,
+    ];
+
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BinaryRuntime => "binary_runtime",
+            Self::SourcePackage => "source_package",
+            Self::PackageManager => "package_manager",
+            Self::EnvironmentModule => "environment_module",
+        }
+    }
+
+    /// The type a stored or requested value names.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+
+    /// The name people read.
+    pub fn display(self) -> &'static str {
+        match self {
+            Self::BinaryRuntime => "Binary runtime (EESSI)",
+            Self::SourcePackage => "Source package (Spack)",
+            Self::PackageManager => "Package manager (conda)",
+            Self::EnvironmentModule => "Environment modules (Lmod)",
+        }
+    }
+
+    /// Whether an offering may restrict the catalog to some CPUs: only
+    /// binaries are built per CPU.
+    pub fn supports_cpu_target_restrictions(self) -> bool {
+        self == Self::BinaryRuntime
+    }
+}
+
+impl fmt::Display for CatalogType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -116,6 +194,37 @@ impl fmt::Display for CpuTarget {
     }
 }
 
+/// What a micro-architecture name given by a person stands for among the
+/// stored ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShortName<'a> {
+    /// Exactly this stored micro-architecture (`zen4` → `amd/zen4`).
+    Known(&'a str),
+    /// None is stored under this name.
+    Unknown,
+    /// Several stored micro-architectures end in it; the candidates, sorted.
+    Ambiguous(Vec<&'a str>),
+}
+
+/// Resolves `name` among `known` micro-architectures: an exact match, or
+/// the only one whose last segment is `name` (`zen3` for `amd/zen3`, as
+/// people and Waldur's guide write them).
+pub fn resolve_microarchitecture<'a>(name: &str, known: &BTreeSet<&'a str>) -> ShortName<'a> {
+    if let Some(exact) = known.get(name) {
+        return ShortName::Known(exact);
+    }
+    let candidates: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|micro| micro.rsplit('/').next() == Some(name))
+        .collect();
+    match candidates.as_slice() {
+        [] => ShortName::Unknown,
+        [only] => ShortName::Known(only),
+        _ => ShortName::Ambiguous(candidates),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +256,32 @@ mod tests {
         ] {
             assert!(CpuTarget::parse(text).is_err(), "{text:?} was accepted");
         }
+    }
+
+    #[test]
+    fn short_microarchitecture_names_resolve_when_unique() {
+        let known: BTreeSet<&str> = ["generic", "amd/zen3", "amd/zen4", "intel/x", "arm/x"]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            resolve_microarchitecture("zen3", &known),
+            ShortName::Known("amd/zen3")
+        );
+        assert_eq!(
+            resolve_microarchitecture("amd/zen4", &known),
+            ShortName::Known("amd/zen4")
+        );
+        assert_eq!(
+            resolve_microarchitecture("generic", &known),
+            ShortName::Known("generic")
+        );
+        assert_eq!(
+            resolve_microarchitecture("zen5", &known),
+            ShortName::Unknown
+        );
+        assert_eq!(
+            resolve_microarchitecture("x", &known),
+            ShortName::Ambiguous(vec!["arm/x", "intel/x"])
+        );
     }
 }

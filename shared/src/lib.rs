@@ -1,5 +1,5 @@
-//! softcat's domain: configuration, the catalog schema's entities, catalog
-//! sources (fetch → parse → transform), the loader that brings the database
+//! softcat's domain: configuration, catalog sources (fetch → parse →
+//! transform), the loader that brings the database
 //! in line with a source, job records and runtime settings. It knows nothing
 //! of HTTP serving, and of the queue only the small [`jobs::JobQueue`] port.
 
@@ -9,7 +9,7 @@ pub mod catalog;
 pub mod cleanup;
 pub mod config;
 pub mod db;
-pub mod entities;
+pub mod discover;
 pub mod fetch;
 pub mod jobs;
 pub mod loader;

@@ -59,8 +59,7 @@ pub struct PackageRow {
     pub licenses: Vec<String>,
     /// Maintainer handles.
     pub maintainers: Vec<String>,
-    /// Everything else the source says, kept verbatim-ish. For an extension
-    /// with a single parent package, `parent_software` names that package.
+    /// Everything else the source says, kept verbatim-ish.
     pub metadata: serde_json::Value,
 }
 

@@ -37,6 +37,15 @@ impl Conditions {
         }
     }
 
+    /// Adds `column ILIKE %text%` (case-insensitive, `%` and `_` literal),
+    /// when there is a text.
+    pub fn contains(&mut self, column: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            let placeholder = self.bind(contains_pattern(text));
+            self.push(format!("{column} ILIKE {placeholder}"));
+        }
+    }
+
     /// ` WHERE a AND b`, or nothing.
     pub fn where_clause(&self) -> String {
         if self.clauses.is_empty() {

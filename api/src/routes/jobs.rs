@@ -7,6 +7,7 @@ use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use softcat_shared::accounts::User;
 use softcat_shared::browse::BadParameter;
 use softcat_shared::catalog::CatalogKind;
 use softcat_shared::jobs::{self, Enqueued, JobFilter, JobRecord, JobSpec};
@@ -150,30 +151,32 @@ fn job_object(base: &str, job: JobRecord) -> Job {
     }
 }
 
-impl JobsApi {
-    async fn enqueue(
-        &self,
-        request: &Request,
-        spec: JobSpec,
-        caller: &str,
-    ) -> ApiResult<JobQueued> {
-        let Enqueued { job, duplicate } = jobs::enqueue(
-            &self.state.db,
-            self.state.queue.as_ref(),
-            &spec,
-            caller,
-            None,
-            self.state.config.jobs.max_attempts,
-        )
-        .await?;
-        Ok(JobQueued::Accepted(Json(JobAccepted {
-            url: job_url(&self.state.base_url(request), job.id),
-            id: job.id,
-            state: job.state,
-            duplicate,
-        })))
-    }
+/// Enqueues a job for `user` and answers 202 with where to follow it: the
+/// answer of every endpoint that starts work.
+pub async fn accept(
+    state: &AppState,
+    request: &Request,
+    spec: JobSpec,
+    user: &User,
+) -> ApiResult<JobQueued> {
+    let Enqueued { job, duplicate } = jobs::enqueue(
+        &state.db,
+        state.queue.as_ref(),
+        &spec,
+        &format!("api:{}", user.username),
+        None,
+        state.config.jobs.max_attempts,
+    )
+    .await?;
+    Ok(JobQueued::Accepted(Json(JobAccepted {
+        url: job_url(&state.base_url(request), job.id),
+        id: job.id,
+        state: job.state,
+        duplicate,
+    })))
+}
 
+impl JobsApi {
     async fn spec_of(&self, body: JobCreate) -> Result<JobSpec, ApiError> {
         match body.kind.as_str() {
             "refresh" => return Ok(JobSpec::Refresh),
@@ -221,8 +224,7 @@ impl JobsApi {
     ) -> ApiResult<JobQueued> {
         let user = caller.require_staff()?;
         let spec = self.spec_of(body.0).await?;
-        self.enqueue(request, spec, &format!("api:{}", user.username))
-            .await
+        accept(&self.state, request, spec, user).await
     }
 
     /// List jobs (staff)
@@ -316,7 +318,6 @@ impl JobsApi {
     )]
     async fn refresh(&self, caller: Caller, request: &Request) -> ApiResult<JobQueued> {
         let user = caller.require_staff()?;
-        self.enqueue(request, JobSpec::Refresh, &format!("api:{}", user.username))
-            .await
+        accept(&self.state, request, JobSpec::Refresh, user).await
     }
 }

@@ -51,17 +51,17 @@ pub mod examples {
     pub fn catalog_version() -> Option<String> {
         Some("2025.06".into())
     }
-    /// A catalog type.
-    pub fn catalog_type() -> Option<String> {
+    /// A catalog loader.
+    pub fn source() -> Option<String> {
         Some("eessi".into())
     }
     /// A CPU family.
-    pub fn cpu_family() -> Option<String> {
-        Some("x86_64".into())
+    pub fn cpu_family() -> Option<Vec<String>> {
+        Some(vec!["x86_64".into()])
     }
     /// A micro-architecture.
-    pub fn cpu_microarchitecture() -> Option<String> {
-        Some("amd/zen4".into())
+    pub fn cpu_microarchitecture() -> Option<Vec<String>> {
+        Some(vec!["amd/zen4".into()])
     }
     /// A version string.
     pub fn version() -> Option<String> {

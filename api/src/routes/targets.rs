@@ -1,5 +1,6 @@
 //! `/api/marketplace-software-targets/`: list and detail.
 
+use chrono::{DateTime, FixedOffset};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::ApiResult;
+use crate::filters::target_scope;
 use crate::listing::{list_response, page_of};
 use crate::state::AppState;
 
@@ -42,8 +44,14 @@ pub struct Target {
     pub full_arch: Option<String>,
     /// Install path.
     pub path: String,
+    /// GPU architectures it is built for (`nvidia/cc90`); empty for CPU-only builds.
+    pub gpu_architectures: Vec<String>,
     /// Source details, e.g. `gpu_arch`.
     pub metadata: serde_json::Value,
+    /// When the target was created.
+    pub created: DateTime<FixedOffset>,
+    /// When the target last changed.
+    pub modified: DateTime<FixedOffset>,
 }
 
 /// A target object from its row.
@@ -53,6 +61,7 @@ pub fn target_object(base_url: &str, row: TargetRow) -> Target {
         uuid: row.uuid,
         version: row.version_uuid,
         full_arch: row.full_arch(),
+        gpu_architectures: row.gpu_architectures(),
         version_name: row.version,
         package: row.package_uuid,
         package_name: row.package_name,
@@ -62,6 +71,8 @@ pub fn target_object(base_url: &str, row: TargetRow) -> Target {
         cpu_microarchitecture: row.cpu_microarchitecture,
         path: row.path,
         metadata: row.metadata,
+        created: row.created,
+        modified: row.modified,
     }
 }
 
@@ -92,21 +103,34 @@ impl TargetsApi {
         version: Query<Option<String>>,
         /// Exact package.
         package_uuid: Query<Option<Uuid>>,
-        /// Exact package name (case-sensitive).
+        /// Case-insensitive part of the package name, e.g. `gromacs`.
         #[oai(example = "examples::package_name")]
         package_name: Query<Option<String>>,
+        /// Exact package name (case-sensitive).
+        package_name_exact: Query<Option<String>>,
         /// Exact catalog.
         catalog_uuid: Query<Option<Uuid>>,
+        /// Case-insensitive part of the install path, e.g. `zen4`.
+        path: Query<Option<String>>,
+        /// Exact target type: `cpu_arch`, `build_variant`, `platform` …
+        target_type: Query<Option<String>>,
+        /// Exact target name, e.g. `x86_64/amd/zen4`.
+        target_name: Query<Option<String>>,
         /// Targets an offering enables.
         offering_uuid: Query<Option<Uuid>>,
-        /// CPU family, e.g. `x86_64`.
+        /// CPU families, any of them, e.g. `x86_64`.
         #[oai(example = "examples::cpu_family")]
-        cpu_family: Query<Option<String>>,
-        /// Micro-architecture, e.g. `amd/zen4`.
+        cpu_family: Query<Option<Vec<String>>>,
+        /// Micro-architectures, any of them, e.g. `amd/zen4` or `zen4`.
         #[oai(example = "examples::cpu_microarchitecture")]
-        cpu_microarchitecture: Query<Option<String>>,
-        /// Ordering: `package_name`, `version`, `target_name`, `cpu_family`,
-        /// `cpu_microarchitecture`, each with `-` for descending.
+        cpu_microarchitecture: Query<Option<Vec<String>>>,
+        /// `true`: GPU builds; `false`: CPU-only builds.
+        has_gpu: Query<Option<bool>>,
+        /// Builds for this GPU architecture (`nvidia/cc90`, `cc90`).
+        gpu_arch: Query<Option<String>>,
+        /// Ordering: `package_name`, `version`, `target_type`,
+        /// `target_name`, `cpu_family`, `cpu_microarchitecture`, `created`,
+        /// each with `-` for descending.
         o: Query<Option<Vec<String>>>,
         /// Page number, from 1.
         #[oai(example = "examples::page")]
@@ -122,10 +146,18 @@ impl TargetsApi {
             version: version.0,
             package_uuid: package_uuid.0,
             package_name: package_name.0,
+            package_name_exact: package_name_exact.0,
             catalog_uuid: catalog_uuid.0,
-            offering_uuid: offering_uuid.0,
-            cpu_family: cpu_family.0,
-            cpu_microarchitecture: cpu_microarchitecture.0,
+            path: path.0,
+            target_type: target_type.0,
+            target_name: target_name.0,
+            targets: target_scope(
+                offering_uuid.0,
+                cpu_family.0,
+                cpu_microarchitecture.0,
+                has_gpu.0,
+                gpu_arch.0,
+            ),
             ordering: o.0.unwrap_or_default(),
         };
         let listing = targets::list_targets(&self.state.db, &filter, page).await?;

@@ -6,7 +6,8 @@
 //! Rule for writers: advance the generation after the change has committed
 //! (never before, or a reader could cache old data under the new number).
 //! The loader does so after each load that wrote; the API after each
-//! successful write request.
+//! successful write request; the job records when a load starts or ends
+//! (catalogs show the status of their loads).
 
 use sea_orm::{ConnectionTrait, DbErr};
 

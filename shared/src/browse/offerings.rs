@@ -10,8 +10,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{BadParameter, BrowseError, Listing, PACKAGE_TARGETS, Page, link_enables, list};
-use crate::sql::{Conditions, contains_pattern, statement};
+use super::target_scope::{Level, link_provides};
+use super::{BadParameter, BrowseError, Listing, Page, list};
+use crate::catalog::{ShortName, resolve_microarchitecture};
+use crate::sql::{Conditions, statement};
 
 /// An offering.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -72,10 +74,7 @@ pub async fn list_offerings(
     page: Page,
 ) -> Result<Listing<OfferingDetail>, DbErr> {
     let mut conditions = Conditions::new();
-    if let Some(name) = name {
-        let p = conditions.bind(contains_pattern(name));
-        conditions.push(format!("o.name ILIKE {p}"));
-    }
+    conditions.contains("o.name", name);
     let listing: Listing<OfferingRow> = list(
         db,
         COLUMNS,
@@ -157,7 +156,7 @@ async fn links(
     condition: &str,
     values: Vec<sea_orm::Value>,
 ) -> Result<Vec<LinkRow>, DbErr> {
-    let enabled = link_enables(Some(PACKAGE_TARGETS));
+    let enabled = link_provides(Level::Package);
     LinkRow::find_by_statement(statement(
         db,
         format!(
@@ -250,7 +249,7 @@ pub async fn add_link(
     let catalog_id = catalog_id(db, catalog_uuid)
         .await?
         .ok_or_else(|| BadParameter::new("catalog", format!("no catalog {catalog_uuid}")))?;
-    validate_cpus(db, catalog_id, cpus).await?;
+    let cpus = validate_cpus(db, catalog_id, cpus.clone()).await?;
     let inserted = db
         .query_one_raw(statement(
             db,
@@ -298,7 +297,7 @@ pub async fn update_link(
     let catalog_id = catalog_id(db, link.catalog_uuid)
         .await?
         .ok_or(BrowseError::NotFound("catalog"))?;
-    validate_cpus(db, catalog_id, &cpus).await?;
+    let cpus = validate_cpus(db, catalog_id, cpus).await?;
     db.execute_raw(statement(
         db,
         "UPDATE offering_software_catalogs SET enabled_cpu_family = $2, \
@@ -371,14 +370,16 @@ async fn catalog_id(db: &impl ConnectionTrait, uuid: Uuid) -> Result<Option<i64>
 }
 
 /// Every enabled family and micro-architecture must be among the catalog's
-/// targets; the first one that is not is named.
+/// targets; the first one that is not is named. A micro-architecture may be
+/// given by its last segment (`zen3` for `amd/zen3`) when that names exactly
+/// one of the catalog's; the full name is what is stored.
 async fn validate_cpus(
     db: &impl ConnectionTrait,
     catalog_id: i64,
-    cpus: &EnabledCpus,
-) -> Result<(), BrowseError> {
+    mut cpus: EnabledCpus,
+) -> Result<EnabledCpus, BrowseError> {
     if cpus.families.is_empty() && cpus.microarchitectures.is_empty() {
-        return Ok(());
+        return Ok(cpus);
     }
     let targets = super::catalogs::cpu_targets(db, catalog_id).await?;
     let families: BTreeSet<&str> = targets.iter().map(|t| t.family()).collect();
@@ -394,16 +395,30 @@ async fn validate_cpus(
         )
         .into());
     }
-    if let Some(bad) = cpus
-        .microarchitectures
-        .iter()
-        .find(|m| !micros.contains(m.as_str()))
-    {
-        return Err(BadParameter::new(
-            "enabled_cpu_microarchitectures",
-            format!("{bad:?} is not a micro-architecture of this catalog's targets"),
-        )
-        .into());
+    for micro in &mut cpus.microarchitectures {
+        match resolve_microarchitecture(micro, &micros) {
+            ShortName::Known(full) => *micro = full.to_owned(),
+            ShortName::Unknown => {
+                return Err(BadParameter::new(
+                    "enabled_cpu_microarchitectures",
+                    format!("{micro:?} is not a micro-architecture of this catalog's targets"),
+                )
+                .into());
+            }
+            ShortName::Ambiguous(candidates) => {
+                return Err(BadParameter::new(
+                    "enabled_cpu_microarchitectures",
+                    format!(
+                        "{micro:?} names several micro-architectures of this catalog; use one of {}",
+                        candidates.join(", ")
+                    ),
+                )
+                .into());
+            }
+        }
     }
-    Ok(())
+    let mut seen = BTreeSet::new();
+    cpus.microarchitectures
+        .retain(|micro| seen.insert(micro.clone()));
+    Ok(cpus)
 }

@@ -1,10 +1,13 @@
 //! Versions: the filtered listing and a package's versions.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::{BrowseError, Listing, Page, VERSION_TARGETS, list, offered_by, order_by, statement};
+use super::packages::ExtensionRow;
+use super::target_scope::Level;
+use super::{BrowseError, Listing, Page, TargetScope, list, order_by, statement};
+use crate::catalog::CatalogType;
 use crate::sql::Conditions;
 
 /// A version as the API shows it.
@@ -36,10 +39,19 @@ pub struct VersionRow {
     pub toolchain_families_compatibility: serde_json::Value,
     /// Modules loaded with this one.
     pub required_modules: serde_json::Value,
-    /// Source details (version suffix, download URLs, parent installation …).
+    /// Source details (version suffix, download URLs, branch …).
     pub metadata: serde_json::Value,
-    /// For an extension version, the parent installation's version UUID.
-    pub parent_version_uuid: Option<Uuid>,
+    /// The package's dependencies (Spack), `[]` where the source has none.
+    pub dependencies: serde_json::Value,
+    /// For an extension version, the parent versions that include it:
+    /// `[{uuid, package_name, version}]`.
+    pub parent_versions: serde_json::Value,
+    /// Number of targets.
+    pub target_count: i64,
+    /// When the version was created.
+    pub created: DateTime<FixedOffset>,
+    /// When the version last changed.
+    pub modified: DateTime<FixedOffset>,
 }
 
 /// Filters of the version listing.
@@ -47,26 +59,32 @@ pub struct VersionRow {
 pub struct VersionFilter {
     /// Exact package.
     pub package_uuid: Option<Uuid>,
-    /// Exact package name (names are case-sensitive: `ASE` is not `ase`).
+    /// Case-insensitive part of the package name.
     pub package_name: Option<String>,
+    /// Exact package name (names are case-sensitive: `ASE` is not `ase`).
+    pub package_name_exact: Option<String>,
+    /// Case-insensitive part of the version string.
+    pub version: Option<String>,
+    /// Exact version string.
+    pub version_exact: Option<String>,
     /// Exact catalog.
     pub catalog_uuid: Option<Uuid>,
     /// Exact catalog type.
-    pub catalog_type: Option<String>,
-    /// Versions an offering provides, within the CPUs its links enable.
-    pub offering_uuid: Option<Uuid>,
-    /// Versions with a target of this CPU family.
-    pub cpu_family: Option<String>,
-    /// Versions with a target of this micro-architecture.
-    pub cpu_microarchitecture: Option<String>,
+    pub catalog_type: Option<CatalogType>,
+    /// The target-level conditions: one target must satisfy them all.
+    pub targets: TargetScope,
     /// Exact toolchain name.
     pub toolchain_name: Option<String>,
+    /// Exact toolchain version.
+    pub toolchain_version: Option<String>,
     /// A toolchain family the version is compatible with.
     pub toolchain_families_compatibility: Option<String>,
     /// Released on or after.
     pub release_date_after: Option<NaiveDate>,
     /// Released on or before.
     pub release_date_before: Option<NaiveDate>,
+    /// Extension versions included in this parent version.
+    pub parent_version_uuid: Option<Uuid>,
     /// `o=` values.
     pub ordering: Vec<String>,
 }
@@ -74,16 +92,22 @@ pub struct VersionFilter {
 const COLUMNS: &str = "v.id, v.uuid, v.version, v.modulename, p.uuid AS package_uuid, \
     p.name AS package_name, c.uuid AS catalog_uuid, c.catalog_type, v.release_date, \
     v.toolchain_name, v.toolchain_version, v.toolchain_families_compatibility, \
-    v.required_modules, v.metadata, parent.uuid AS parent_version_uuid";
+    v.required_modules, v.metadata, v.created, v.modified, \
+    coalesce(p.metadata->'dependencies', '[]'::jsonb) AS dependencies, \
+    (SELECT coalesce(jsonb_agg(jsonb_build_object('uuid', pv.uuid, \
+              'package_name', pp.name, 'version', pv.version)), '[]'::jsonb) \
+       FROM software_versions pv JOIN software_packages pp ON pp.id = pv.package_id \
+       WHERE pv.id = v.parent_version_id) AS parent_versions, \
+    (SELECT count(*) FROM software_targets t WHERE t.version_id = v.id) AS target_count";
 const FROM: &str = "FROM software_versions v \
     JOIN software_packages p ON p.id = v.package_id \
-    JOIN software_catalogs c ON c.id = p.catalog_id \
-    LEFT JOIN software_versions parent ON parent.id = v.parent_version_id";
-const ORDERINGS: [(&str, &str); 4] = [
+    JOIN software_catalogs c ON c.id = p.catalog_id";
+const ORDERINGS: [(&str, &str); 5] = [
     ("package_name", "p.name"),
-    ("version", "v.version"),
+    ("version", "softcat_version_key(v.version)"),
     ("release_date", "v.release_date"),
     ("toolchain_name", "v.toolchain_name"),
+    ("created", "v.created"),
 ];
 
 /// One page of versions.
@@ -98,12 +122,21 @@ pub async fn list_versions(
         "p.name ASC, v.version ASC",
         "v.id ASC",
     )?;
+    let targets = filter
+        .targets
+        .clone()
+        .resolve(db, filter.catalog_uuid)
+        .await?;
     let mut conditions = Conditions::new();
     conditions.equals("p.uuid", filter.package_uuid);
-    conditions.equals("p.name", filter.package_name.clone());
+    conditions.contains("p.name", filter.package_name.as_deref());
+    conditions.equals("p.name", filter.package_name_exact.clone());
+    conditions.contains("v.version", filter.version.as_deref());
+    conditions.equals("v.version", filter.version_exact.clone());
     conditions.equals("c.uuid", filter.catalog_uuid);
-    conditions.equals("c.catalog_type", filter.catalog_type.clone());
+    conditions.equals("c.catalog_type", filter.catalog_type.map(|t| t.as_str()));
     conditions.equals("v.toolchain_name", filter.toolchain_name.clone());
+    conditions.equals("v.toolchain_version", filter.toolchain_version.clone());
     if let Some(family) = &filter.toolchain_families_compatibility {
         let p = conditions.bind(family.clone());
         conditions.push(format!(
@@ -118,49 +151,67 @@ pub async fn list_versions(
         let p = conditions.bind(date);
         conditions.push(format!("v.release_date <= {p}"));
     }
-    if let Some(uuid) = filter.offering_uuid {
-        let p = conditions.bind(uuid);
-        conditions.push(offered_by(&p, Some(VERSION_TARGETS)));
-    }
-    let mut target_conditions = Vec::new();
-    if let Some(family) = &filter.cpu_family {
-        let p = conditions.bind(family.clone());
-        target_conditions.push(format!("t.cpu_family = {p}"));
-    }
-    if let Some(micro) = &filter.cpu_microarchitecture {
-        let p = conditions.bind(micro.clone());
-        target_conditions.push(format!("t.cpu_microarchitecture = {p}"));
-    }
-    if !target_conditions.is_empty() {
+    if let Some(parent) = filter.parent_version_uuid {
+        let p = conditions.bind(parent);
         conditions.push(format!(
-            "EXISTS (SELECT 1 FROM software_targets t WHERE t.version_id = v.id AND {})",
-            target_conditions.join(" AND ")
+            "v.parent_version_id = (SELECT id FROM software_versions WHERE uuid = {p})"
         ));
     }
+    targets.push(&mut conditions, Level::Version);
     Ok(list(db, COLUMNS, FROM, &conditions, &order, page).await?)
 }
 
-/// A version by UUID.
-pub async fn get_version(db: &impl ConnectionTrait, uuid: Uuid) -> Result<VersionRow, BrowseError> {
-    VersionRow::find_by_statement(statement(
+/// A version with the extensions installed in it.
+#[derive(Debug, Clone)]
+pub struct VersionDetail {
+    /// The version itself.
+    pub version: VersionRow,
+    /// Extension versions included in this one, by name.
+    pub extensions: Vec<ExtensionRow>,
+}
+
+/// A version by UUID, with the extensions installed in it.
+pub async fn get_version(
+    db: &impl ConnectionTrait,
+    uuid: Uuid,
+) -> Result<VersionDetail, BrowseError> {
+    let version = VersionRow::find_by_statement(statement(
         db,
         format!("SELECT {COLUMNS} {FROM} WHERE v.uuid = $1"),
         [uuid.into()],
     ))
     .one(db)
     .await?
-    .ok_or(BrowseError::NotFound("version"))
+    .ok_or(BrowseError::NotFound("version"))?;
+    let extensions = ExtensionRow::find_by_statement(statement(
+        db,
+        "SELECT e.uuid, e.name, v.uuid AS version_uuid, v.version, \
+           $2::uuid AS parent_version_uuid FROM software_versions v \
+         JOIN software_packages e ON e.id = v.package_id \
+         WHERE v.parent_version_id = $1 ORDER BY e.name, v.version, v.id",
+        [version.id.into(), uuid.into()],
+    ))
+    .all(db)
+    .await?;
+    Ok(VersionDetail {
+        version,
+        extensions,
+    })
 }
 
-/// All versions of a package, in no particular order.
+/// The versions of a package that `scope` matches (all when it is empty),
+/// in no particular order.
 pub async fn versions_of_package(
     db: &impl ConnectionTrait,
     package_id: i64,
+    scope: &TargetScope,
 ) -> Result<Vec<VersionRow>, DbErr> {
-    VersionRow::find_by_statement(statement(
+    let mut conditions = Conditions::new();
+    conditions.equals("v.package_id", Some(package_id));
+    scope.push(&mut conditions, Level::Version);
+    VersionRow::find_by_statement(conditions.statement(
         db,
-        format!("SELECT {COLUMNS} {FROM} WHERE v.package_id = $1"),
-        [package_id.into()],
+        format!("SELECT {COLUMNS} {FROM}{}", conditions.where_clause()),
     ))
     .all(db)
     .await

@@ -313,6 +313,9 @@ pub(crate) async fn claim(
     .one(db)
     .await?;
     if let Some(job) = claimed {
+        if job.kind == "load" {
+            load_status_changed(db).await;
+        }
         return Ok(Claim::Started(Box::new(job)));
     }
     let state = db
@@ -357,12 +360,12 @@ pub(crate) async fn finish(
     result: Value,
     error: Option<String>,
 ) -> Result<bool, DbErr> {
-    let updated = db
-        .execute_raw(Statement::from_sql_and_values(
+    let finished = db
+        .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
             "UPDATE jobs SET state = $3, result = $4, error = $5, progress = NULL, \
              finished = now(), modified = now() \
-             WHERE id = $1 AND state = 'running' AND worker = $2",
+             WHERE id = $1 AND state = 'running' AND worker = $2 RETURNING kind",
             [
                 id.into(),
                 worker.into(),
@@ -372,7 +375,21 @@ pub(crate) async fn finish(
             ],
         ))
         .await?;
-    Ok(updated.rows_affected() > 0)
+    let Some(finished) = finished else {
+        return Ok(false);
+    };
+    if finished.try_get::<String>("", "kind")? == "load" {
+        load_status_changed(db).await;
+    }
+    Ok(true)
+}
+
+/// A catalog's answer shows the status of its loads: when a load starts or
+/// ends, cached answers are stale.
+async fn load_status_changed(db: &impl ConnectionTrait) {
+    if let Err(error) = crate::browse::generation::advance(db).await {
+        tracing::warn!(%error, "could not advance the data generation; catalogs may show an old update status");
+    }
 }
 
 /// Puts a job running on `worker` back in the queue state, unless another

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -15,7 +15,9 @@ use super::{JobMessage, JobQueue, JobSpec, enqueue};
 use crate::catalog::CatalogKind;
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::loader::{LoadError, LoadOutcome, LoadReport, Phase, Progress, ShrinkLimits};
+use crate::loader::{
+    LoadError, LoadOutcome, LoadReport, LoadRequest, Phase, Progress, ShrinkLimits,
+};
 use crate::settings::CatalogSettings;
 
 /// Skipped source entries kept in a job's result; the count says how many
@@ -234,17 +236,26 @@ async fn execute(
             for kind in [CatalogKind::Eessi, CatalogKind::Spack] {
                 let entry = match settings.refresh_load(&context.config, kind) {
                     Ok(request) => {
-                        let enqueued = enqueue(
-                            db,
-                            context.queue.as_ref(),
-                            &JobSpec::Load(request),
-                            &format!("job:{}", job.id),
-                            Some(job.id),
-                            context.config.jobs.max_attempts,
-                        )
-                        .await
-                        .map_err(|e| failed(&e))?;
-                        json!({"job_id": enqueued.job.id, "duplicate": enqueued.duplicate})
+                        let mut entry = refresh_enqueue(context, job, request.clone()).await?;
+                        // Every stored EESSI stack is refreshed, not only the
+                        // newest; Spack's older snapshots are superseded.
+                        if kind == CatalogKind::Eessi {
+                            let mut stored = Vec::new();
+                            for version in stored_versions(db, kind, &request)
+                                .await
+                                .map_err(|e| failed(&e))?
+                            {
+                                let load = LoadRequest {
+                                    catalog_version: Some(version.clone()),
+                                    ..request.clone()
+                                };
+                                let mut queued = refresh_enqueue(context, job, load).await?;
+                                queued["version"] = json!(version);
+                                stored.push(queued);
+                            }
+                            entry["stored_versions"] = Value::Array(stored);
+                        }
+                        entry
                     }
                     Err(reason) => {
                         tracing::info!(source = %kind, %reason, "refresh skips a source");
@@ -273,6 +284,49 @@ async fn execute(
             Ok((state, result))
         }
     }
+}
+
+/// Enqueues one load of a refresh, as the refresh's child; its entry in the
+/// refresh's result.
+async fn refresh_enqueue(
+    context: &JobContext,
+    refresh: &JobRecord,
+    load: LoadRequest,
+) -> Result<Value, AttemptError> {
+    let enqueued = enqueue(
+        &context.db,
+        context.queue.as_ref(),
+        &JobSpec::Load(load),
+        &format!("job:{}", refresh.id),
+        Some(refresh.id),
+        context.config.jobs.max_attempts,
+    )
+    .await
+    .map_err(|error| AttemptError::Failed(error.to_string()))?;
+    Ok(json!({"job_id": enqueued.job.id, "duplicate": enqueued.duplicate}))
+}
+
+/// The stored versions of the catalog a refresh load names, other than the
+/// one it loads, whose automatic updates are on.
+async fn stored_versions(
+    db: &impl ConnectionTrait,
+    kind: CatalogKind,
+    load: &LoadRequest,
+) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT version FROM software_catalogs \
+             WHERE source = $1 AND name = $2 AND auto_update_enabled \
+               AND version IS DISTINCT FROM $3 ORDER BY version",
+            [
+                kind.as_str().into(),
+                load.catalog_name.clone().into(),
+                load.catalog_version.clone().into(),
+            ],
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get("", "version")).collect()
 }
 
 /// A load report as a job's result, with the list of skipped entries cut.

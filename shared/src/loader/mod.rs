@@ -25,7 +25,9 @@ use xxhash_rust::xxh3::xxh3_64;
 pub use guard::{ShrinkGuard, ShrinkLimits, ShrinkRefusal};
 pub use progress::{NoProgress, Phase, Progress, retry_text};
 pub use report::{LevelCounts, LoadOutcome, LoadReport};
-pub use request::{InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft};
+pub use request::{
+    InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft, source_of_catalog,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +134,7 @@ async fn unchanged_source(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "SELECT uuid, version, catalog_type, load_summary FROM software_catalogs \
+            "SELECT uuid, version, source, load_summary FROM software_catalogs \
              WHERE name = $1 AND source_fingerprint = $2",
             [catalog_name.into(), fingerprint.into()],
         ))
@@ -140,10 +142,12 @@ async fn unchanged_source(
     let Some(row) = row else {
         return Ok(None);
     };
-    let kind = match row.try_get::<String>("", "catalog_type")?.as_str() {
-        "eessi" => CatalogKind::Eessi,
-        "spack" => CatalogKind::Spack,
-        _ => return Ok(None),
+    let Some(kind) = row
+        .try_get::<Option<String>>("", "source")?
+        .as_deref()
+        .and_then(CatalogKind::parse)
+    else {
+        return Ok(None);
     };
     let Ok(summary) = serde_json::from_value::<LoadSummary>(
         row.try_get::<serde_json::Value>("", "load_summary")?,
@@ -373,6 +377,7 @@ async fn find_catalog(
 
 fn catalog_fields(snapshot: &CatalogSnapshot) -> Vec<Value> {
     vec![
+        snapshot.kind.catalog_type().as_str().into(),
         snapshot.kind.as_str().into(),
         snapshot.source_url.clone().into(),
         snapshot.description.clone().into(),
@@ -392,8 +397,9 @@ async fn insert_catalog(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "INSERT INTO software_catalogs (name, version, catalog_type, source_url, description, metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, uuid",
+            "INSERT INTO software_catalogs \
+               (name, version, catalog_type, source, source_url, description, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, uuid",
             values,
         ))
         .await?
@@ -431,9 +437,10 @@ async fn update_catalog(
         .execute_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
             "UPDATE software_catalogs \
-             SET catalog_type = $2, source_url = $3, description = $4, metadata = $5, modified = now() \
-             WHERE id = $1 AND (catalog_type, source_url, description, metadata) \
-                   IS DISTINCT FROM ($2, $3, $4, $5::jsonb)",
+             SET catalog_type = $2, source = $3, source_url = $4, description = $5, \
+               metadata = $6, modified = now() \
+             WHERE id = $1 AND (catalog_type, source, source_url, description, metadata) \
+                   IS DISTINCT FROM ($2, $3, $4, $5, $6::jsonb)",
             values,
         ))
         .await?;

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::fetch::Fetcher;
 use crate::sources::eessi::EessiSource;
 use crate::sources::spack::SpackSource;
+use crate::sources::{CatalogSource, SourceError};
 
 use super::{LoadError, LoadOptions, LoadReport, Progress, ShrinkLimits, load_source};
 
@@ -100,6 +101,14 @@ impl LoadDefaults {
     }
 }
 
+/// The source whose configured catalog name is `catalog_name` (`EESSI` →
+/// EESSI), for the actions that name a catalog rather than a source.
+pub fn source_of_catalog(config: &Config, catalog_name: &str) -> Option<CatalogKind> {
+    [CatalogKind::Eessi, CatalogKind::Spack]
+        .into_iter()
+        .find(|kind| LoadDefaults::from_config(config, *kind).catalog_name == catalog_name)
+}
+
 impl LoadRequestDraft {
     /// Fills the open parts from `defaults` and checks the result.
     pub fn resolve(
@@ -154,6 +163,30 @@ fn non_empty(
 }
 
 impl LoadRequest {
+    /// The catalog versions the source at this request's URL offers
+    /// (fetched and parsed, not loaded; EESSI without its extensions).
+    pub async fn offered_versions(&self, fetcher: &Fetcher) -> Result<Vec<String>, SourceError> {
+        match self.source {
+            CatalogKind::Eessi => {
+                let source = EessiSource {
+                    api_url: self.url.clone(),
+                    catalog_name: self.catalog_name.clone(),
+                    catalog_version: None,
+                    include_extensions: false,
+                };
+                versions_of(&source, fetcher).await
+            }
+            CatalogKind::Spack => {
+                let source = SpackSource {
+                    data_url: self.url.clone(),
+                    catalog_name: self.catalog_name.clone(),
+                    catalog_version: self.catalog_version.clone(),
+                };
+                versions_of(&source, fetcher).await
+            }
+        }
+    }
+
     /// Fetches, transforms and loads the catalog this request names, within
     /// the shrink `limits` of its source kind
     /// ([`ShrinkLimits::from_config`]).
@@ -190,6 +223,14 @@ impl LoadRequest {
             }
         }
     }
+}
+
+async fn versions_of<S: CatalogSource>(
+    source: &S,
+    fetcher: &Fetcher,
+) -> Result<Vec<String>, SourceError> {
+    let documents = source.fetch(fetcher).await?;
+    Ok(source.versions(&source.parse(&documents)?))
 }
 
 #[cfg(test)]

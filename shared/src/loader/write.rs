@@ -172,7 +172,6 @@ const ID: Column = ("id", Kind::BigInt);
 /// Drawn by the loader rather than by the column's default: random UUIDs
 /// cost the server about a microsecond per row, the client far less.
 const UUID: Column = ("uuid", Kind::Uuid);
-const PARENT_PACKAGE: Column = ("parent_software_id", Kind::BigInt);
 const PARENT_VERSION: Column = ("parent_version_id", Kind::BigInt);
 
 const PACKAGE_KEY: [Column; 3] = [
@@ -263,16 +262,9 @@ pub async fn apply(
                 Cell::Bool(key.is_extension),
             ];
             row.extend(package_fields(package));
-            row.push(parents.package_of(&package.row.metadata));
             row
         });
-    let columns = [
-        &[ID, UUID][..],
-        &PACKAGE_KEY[..],
-        &PACKAGE_FIELDS[..],
-        &[PARENT_PACKAGE][..],
-    ]
-    .concat();
+    let columns = [&[ID, UUID][..], &PACKAGE_KEY[..], &PACKAGE_FIELDS[..]].concat();
     copy(db, "software_packages", &columns, Box::new(rows), progress).await?;
     let changed: Vec<Vec<Cell>> = plan
         .changed_packages
@@ -369,8 +361,8 @@ pub async fn apply(
 }
 
 /// The ids of the packages and versions this load inserts, by the names
-/// extension rows record their parents under, so that new extensions go in
-/// linked to new parents. [`link_parents`] links the others.
+/// extension versions record their parents under, so that new extension
+/// versions go in linked to new parents. [`link_parents`] links the others.
 #[derive(Default)]
 struct NewParents<'a> {
     /// Packages that are not extensions, by name.
@@ -380,14 +372,6 @@ struct NewParents<'a> {
 }
 
 impl NewParents<'_> {
-    /// The parent package that an extension's metadata names, if new.
-    fn package_of(&self, metadata: &serde_json::Value) -> Cell {
-        metadata["parent_software"]
-            .as_str()
-            .and_then(|name| self.packages.get(name))
-            .map_or(Cell::Null, |id| Cell::Int(*id))
-    }
-
     /// The parent installation that an extension version's metadata names,
     /// if new.
     fn version_of(&self, metadata: &serde_json::Value) -> Cell {
@@ -620,21 +604,11 @@ async fn delete(
     Ok(())
 }
 
-/// Points extensions at their parents, by the names their metadata records:
-/// packages at their single parent package, versions at the installation
-/// that includes them.
+/// Points extension versions at the parent installations that include
+/// them, by the names their metadata records. An extension's parent
+/// packages are those of its versions' parents, so they need no link of
+/// their own.
 async fn link_parents(db: &impl ConnectionTrait, catalog_id: i64) -> Result<(), DbErr> {
-    const PACKAGES: &str = "\
-        UPDATE software_packages AS p SET parent_software_id = parent.id \
-        FROM software_packages AS parent \
-        WHERE p.catalog_id = $1 AND p.is_extension \
-          AND parent.catalog_id = $1 AND NOT parent.is_extension \
-          AND parent.name = p.metadata->>'parent_software' \
-          AND p.parent_software_id IS DISTINCT FROM parent.id";
-    const ORPHANED_PACKAGES: &str = "\
-        UPDATE software_packages SET parent_software_id = NULL \
-        WHERE catalog_id = $1 AND parent_software_id IS NOT NULL \
-          AND metadata->>'parent_software' IS NULL";
     const VERSIONS: &str = "\
         UPDATE software_versions AS v SET parent_version_id = parent_version.id \
         FROM software_packages AS p, software_packages AS parent, \
@@ -646,9 +620,7 @@ async fn link_parents(db: &impl ConnectionTrait, catalog_id: i64) -> Result<(), 
           AND parent_version.version = v.metadata->'parent'->>'version' \
           AND parent_version.modulename = v.metadata->'parent'->>'modulename' \
           AND v.parent_version_id IS DISTINCT FROM parent_version.id";
-    for sql in [PACKAGES, ORPHANED_PACKAGES, VERSIONS] {
-        db.execute_raw(statement(db, sql, catalog_id)).await?;
-    }
+    db.execute_raw(statement(db, VERSIONS, catalog_id)).await?;
     Ok(())
 }
 

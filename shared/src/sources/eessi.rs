@@ -243,6 +243,12 @@ impl CatalogSource for EessiSource {
         })
     }
 
+    fn versions(&self, parsed: &EessiParsed) -> Vec<String> {
+        let mut stacks: Vec<&str> = stacks(&parsed.software).into_iter().collect();
+        stacks.sort_by(|a, b| compare_versions(a, b));
+        stacks.into_iter().map(str::to_owned).collect()
+    }
+
     fn transform(&self, parsed: EessiParsed) -> Result<Transformed, SourceError> {
         let stack = self.select_stack(&parsed.software)?;
         let known_stacks = &parsed.software.architectures_map;
@@ -287,21 +293,7 @@ impl CatalogSource for EessiSource {
 impl EessiSource {
     /// The requested stack, or the newest one the document knows.
     fn select_stack(&self, document: &EessiDocument) -> Result<String, SourceError> {
-        let mut stacks: BTreeSet<&str> = document
-            .architectures_map
-            .keys()
-            .map(String::as_str)
-            .collect();
-        if stacks.is_empty() {
-            stacks = document
-                .software
-                .entries
-                .values()
-                .filter_map(|software| software.0.as_ref().ok())
-                .flat_map(|software| &software.versions)
-                .filter_map(|installation| installation.0.as_ref().ok()?.stack())
-                .collect();
-        }
+        let stacks = stacks(document);
         match &self.catalog_version {
             Some(version) if stacks.contains(version.as_str()) => Ok(version.clone()),
             Some(version) => Err(SourceError::Invalid(format!(
@@ -315,6 +307,28 @@ impl EessiSource {
                 .ok_or_else(|| SourceError::Invalid("the source names no EESSI version".into())),
         }
     }
+}
+
+/// The stack versions a software document holds: the keys of its
+/// `architectures_map`, or, in documents without one, the stacks its
+/// installations require.
+fn stacks(document: &EessiDocument) -> BTreeSet<&str> {
+    let stacks: BTreeSet<&str> = document
+        .architectures_map
+        .keys()
+        .map(String::as_str)
+        .collect();
+    if !stacks.is_empty() {
+        return stacks;
+    }
+    document
+        .software
+        .entries
+        .values()
+        .filter_map(|software| software.0.as_ref().ok())
+        .flat_map(|software| &software.versions)
+        .filter_map(|installation| installation.0.as_ref().ok()?.stack())
+        .collect()
 }
 
 /// A main installation that extensions can hang from.
@@ -646,15 +660,10 @@ impl<'a> Build<'a> {
     /// one version per parent installation, with the parent's targets.
     fn add_extensions(&mut self) {
         let extensions = std::mem::take(&mut self.extensions);
-        let mut parent_packages: HashMap<String, BTreeSet<String>> = HashMap::new();
         for ((name, version, parent_module), install) in extensions {
             let Some(parent) = self.parents.get(&parent_module) else {
                 continue;
             };
-            parent_packages
-                .entry(name.clone())
-                .or_default()
-                .insert(parent.package.clone());
             let (description, homepage) = self
                 .extension_packages
                 .get(&name)
@@ -692,19 +701,6 @@ impl<'a> Build<'a> {
                     targets: parent.targets.clone(),
                 },
             );
-        }
-        for (name, parents) in parent_packages {
-            let key = PackageKey {
-                name,
-                is_extension: true,
-            };
-            if let (Some(package), [parent]) = (
-                self.packages.get_mut(&key),
-                parents.into_iter().collect::<Vec<_>>().as_slice(),
-            ) && let Value::Object(metadata) = &mut package.row.metadata
-            {
-                metadata.insert("parent_software".into(), json!(parent));
-            }
         }
     }
 }

@@ -61,6 +61,11 @@ pub trait CatalogSource: Send + Sync {
     /// Parses fetched documents; fails only if a whole document is unreadable.
     fn parse(&self, documents: &Self::Documents) -> Result<Self::Parsed, SourceError>;
 
+    /// The catalog versions the parsed documents describe (EESSI: every
+    /// stack version; Spack: the snapshot's), so that an operator can see
+    /// what a source offers beyond what is loaded.
+    fn versions(&self, parsed: &Self::Parsed) -> Vec<String>;
+
     /// Turns parsed documents into a snapshot; entries that cannot be
     /// understood are skipped and listed, not fatal.
     fn transform(&self, parsed: Self::Parsed) -> Result<Transformed, SourceError>;
@@ -79,7 +84,7 @@ pub async fn read_catalog<S: CatalogSource>(
 
 /// Bumped whenever a transform changes, so that a stored catalog whose
 /// source is unchanged is still rebuilt by a new transform.
-const TRANSFORM_VERSION: &str = concat!("softcat transform 1 / ", env!("CARGO_PKG_VERSION"));
+const TRANSFORM_VERSION: &str = concat!("softcat transform 2 / ", env!("CARGO_PKG_VERSION"));
 
 /// Hashes the parts that determine a snapshot, each length-prefixed so that
 /// moving bytes between parts changes the hash.

@@ -106,6 +106,14 @@ impl CatalogSource for SpackSource {
         parse_document(&self.data_url, documents)
     }
 
+    fn versions(&self, document: &SpackDocument) -> Vec<String> {
+        self.catalog_version
+            .clone()
+            .or_else(|| catalog_version_from(document.last_update.as_deref()))
+            .into_iter()
+            .collect()
+    }
+
     fn transform(&self, document: SpackDocument) -> Result<Transformed, SourceError> {
         let version = match &self.catalog_version {
             Some(version) => version.clone(),

@@ -36,6 +36,8 @@ const CONNECTIONS: usize = 64;
 const UPDATE: LoadOptions = LoadOptions {
     update_existing: true,
     dry_run: false,
+    allow_shrink: false,
+    limits: loader::ShrinkLimits::DEFAULT,
 };
 
 /// One benchmarked request and the SQL the API runs for it.

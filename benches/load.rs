@@ -33,6 +33,8 @@ use softcat_shared::sources::spack::SpackSource;
 const UPDATE: LoadOptions = LoadOptions {
     update_existing: true,
     dry_run: false,
+    allow_shrink: false,
+    limits: loader::ShrinkLimits::DEFAULT,
 };
 /// Columns copied for the COPY floor, per table in foreign-key order.
 const TABLES: [(&str, &str); 4] = [

@@ -210,6 +210,10 @@ pub struct CommonLoadArgs {
     /// existing catalog is left as it is).
     #[arg(long)]
     pub update_existing: bool,
+    /// Load even if it would delete more of the stored catalog, or skip more
+    /// of the source, than the configured shares allow (the shrink guard).
+    #[arg(long)]
+    pub allow_shrink: bool,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -11,6 +11,7 @@ use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::loader::{
     LoadDefaults, LoadOutcome, LoadReport, LoadRequest, LoadRequestDraft, Phase, Progress,
+    ShrinkLimits, retry_text,
 };
 use softcat_shared::snapshot::Level;
 
@@ -26,7 +27,8 @@ pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
     let database = crate::database::open(config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
     let progress = Display::new();
-    let report = request.run(&database, &fetcher, &progress).await;
+    let limits = ShrinkLimits::from_config(config, request.source);
+    let report = request.run(&database, &fetcher, limits, &progress).await;
     progress.finish();
     let report = report?;
     if json {
@@ -62,6 +64,7 @@ pub fn load_request(
         include_extensions,
         update_existing: common.update_existing,
         dry_run: common.dry_run,
+        allow_shrink: common.allow_shrink,
     };
     let request = draft.resolve(kind, defaults).map_err(|error| {
         let flag = match (error.field, kind) {
@@ -128,6 +131,14 @@ impl Progress for Display {
             bar.inc(units);
         }
     }
+
+    fn retry(&self, phase: Phase, retry: u32, of: u32) {
+        let text = retry_text(phase, retry, of);
+        match &self.bar {
+            Some(bar) => bar.set_message(text),
+            None => tracing::info!(phase = phase.name(), retry, of, "{text}"),
+        }
+    }
 }
 
 /// The summary a person reads: outcome, counts per level, skipped entries.
@@ -143,9 +154,13 @@ fn render(report: &LoadReport) -> String {
         LoadOutcome::DryRun => "dry run: nothing written; the counts say what a load would do",
     };
     out.push_str(&format!(
-        "{} catalog {}: {outcome}\n\n",
+        "{} catalog {}: {outcome}\n",
         report.kind, report.catalog
     ));
+    if let Some(refusal) = &report.refused {
+        out.push_str(&format!("a load would be {refusal}\n"));
+    }
+    out.push('\n');
     out.push_str(&format!(
         "{:<10}{:>10}{:>10}{:>11}{:>10}{:>10}\n",
         "", "created", "updated", "unchanged", "deleted", "skipped"

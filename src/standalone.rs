@@ -12,7 +12,7 @@ use anyhow::Context;
 use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
-use softcat_shared::loader::{LoadRequest, NoProgress};
+use softcat_shared::loader::{LoadError, LoadRequest, NoProgress, ShrinkLimits};
 use softcat_worker::{MemoryQueue, RedisQueue, WorkerQueue};
 use tokio::sync::watch;
 
@@ -133,6 +133,7 @@ async fn load_sample(
                 include_extensions: false,
                 update_existing: true,
                 dry_run: false,
+                allow_shrink: false,
             },
             LoadRequest {
                 source: CatalogKind::Spack,
@@ -142,11 +143,22 @@ async fn load_sample(
                 include_extensions: false,
                 update_existing: true,
                 dry_run: false,
+                allow_shrink: false,
             },
         ];
         for load in loads {
-            let report = load.run(database, &fetcher, &NoProgress).await?;
-            tracing::info!(catalog = %report.catalog, outcome = ?report.outcome, "sample loaded");
+            let limits = ShrinkLimits::from_config(config, load.source);
+            match load.run(database, &fetcher, limits, &NoProgress).await {
+                Ok(report) => {
+                    tracing::info!(catalog = %report.catalog, outcome = ?report.outcome, "sample loaded");
+                }
+                // A catalog of the sample's name and version holding more
+                // than the sample (the full catalog, loaded by hand) is kept.
+                Err(LoadError::Refused(refusal)) => {
+                    tracing::warn!(catalog = %load.catalog_name, %refusal, "sample not loaded; the stored catalog is kept");
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
         anyhow::Ok(())
     }

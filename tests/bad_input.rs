@@ -234,3 +234,121 @@ async fn an_eessi_version_the_source_lacks_is_an_error_naming_the_ones_it_has() 
     assert!(message.contains("2023.06, 2025.06"), "{message}");
     assert!(db.dump().await.is_empty());
 }
+
+/// A local HTTP server answering each request, in turn, after a delay with
+/// the given status and body (the last answer repeats); stops with the test.
+fn scripted_server(answers: Vec<(std::time::Duration, u16, Vec<u8>)>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for (index, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let (delay, status, body) = answers[index.min(answers.len() - 1)].clone();
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                std::thread::sleep(delay);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    format!("http://{address}/repology.json")
+}
+
+#[tokio::test]
+async fn a_slow_source_has_one_deadline_for_all_its_attempts() {
+    let (db, before) = loaded().await;
+    // Each answer takes 1.5 s and is a 503: with a deadline per attempt the
+    // four attempts would take over 6 s.
+    let url = scripted_server(vec![(
+        std::time::Duration::from_millis(1500),
+        503,
+        Vec::new(),
+    )]);
+    let config = FetchConfig {
+        total_timeout_secs: 2,
+        retries: 3,
+        retry_backoff_ms: 100,
+        ..FetchConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let error = db
+        .load_spack_with(&spack_source(url), UPDATE, &config)
+        .await
+        .expect_err("past the deadline");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            error,
+            LoadError::Source(SourceError::Fetch(FetchError::Deadline {
+                secs: 2,
+                attempts: 2,
+                ..
+            }))
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("not read within 2 s"), "{error}");
+    assert!(
+        elapsed < std::time::Duration::from_millis(3500),
+        "{elapsed:?}"
+    );
+    assert_eq!(db.dump().await, before);
+}
+
+/// Records the retries a load reports.
+#[derive(Default)]
+struct Retries(std::sync::Mutex<Vec<String>>);
+
+impl softcat_shared::loader::Progress for Retries {
+    fn phase(&self, _: softcat_shared::loader::Phase, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+    fn retry(&self, phase: softcat_shared::loader::Phase, retry: u32, of: u32) {
+        let text = softcat_shared::loader::retry_text(phase, retry, of);
+        self.0.lock().unwrap().push(text);
+    }
+}
+
+#[tokio::test]
+async fn a_load_says_which_retry_of_its_fetch_it_is_on() {
+    let db = TestDb::new().await;
+    let quick = std::time::Duration::ZERO;
+    let url = scripted_server(vec![
+        (quick, 503, Vec::new()),
+        (quick, 503, Vec::new()),
+        (quick, 200, sample_text().into_bytes()),
+    ]);
+    let config = FetchConfig {
+        retries: 3,
+        retry_backoff_ms: 10,
+        ..FetchConfig::default()
+    };
+    let fetcher = softcat_shared::fetch::Fetcher::new(&config).unwrap();
+    let retries = Retries::default();
+    let report = softcat_shared::loader::load_source(
+        &db.conn,
+        &spack_source(url),
+        &fetcher,
+        FIRST_LOAD,
+        &retries,
+    )
+    .await
+    .expect("loaded on the third attempt");
+    assert_eq!(report.outcome, LoadOutcome::Created);
+    assert_eq!(
+        *retries.0.lock().unwrap(),
+        ["fetching (retry 1 of 3)", "fetching (retry 2 of 3)"]
+    );
+}

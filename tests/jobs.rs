@@ -672,6 +672,7 @@ async fn workers_carry_on_after_redis_restarts() {
             include_extensions: false,
             update_existing: true,
             dry_run,
+            allow_shrink: false,
         })
     };
     let before = jobs::enqueue(&db.conn, &client, &load(true), "test", None, 3)
@@ -729,6 +730,7 @@ fn spack_load(url: String) -> JobSpec {
         include_extensions: false,
         update_existing: true,
         dry_run: false,
+        allow_shrink: false,
     })
 }
 

@@ -199,6 +199,8 @@ async fn turning_extensions_off_removes_them_on_update() {
             LoadOptions {
                 update_existing: true,
                 dry_run: false,
+                allow_shrink: false,
+                limits: loader::ShrinkLimits::DEFAULT,
             },
         )
         .await

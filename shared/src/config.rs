@@ -12,6 +12,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::loader::ShrinkLimits;
+
 /// `SOFTCAT_` variables that are not configuration keys: the config file's
 /// path, logging, and the test and benchmark harnesses' own settings.
 const NOT_CONFIGURATION: [&str; 6] = [
@@ -129,7 +131,8 @@ pub struct FetchConfig {
     pub connect_timeout_secs: u64,
     /// Longest pause between two reads of a response body, in seconds.
     pub read_timeout_secs: u64,
-    /// Time allowed for one whole request including the body, in seconds.
+    /// Time allowed for reading one document, in seconds: one deadline for
+    /// all its attempts (retries included) and the waits between them.
     pub total_timeout_secs: u64,
     /// Further attempts after a failed request that may succeed when repeated.
     pub retries: u32,
@@ -149,6 +152,14 @@ pub struct EessiConfig {
     pub include_extensions: bool,
     /// Whether the daily refresh loads EESSI.
     pub update_enabled: bool,
+    /// Largest share (0 to 1) of the source's entries at one level that a
+    /// load of a stored catalog may skip; beyond it the load is refused
+    /// unless forced (`allow_shrink`).
+    pub max_skipped_share: f64,
+    /// Largest share (0 to 1) of a stored catalog's packages, versions or
+    /// targets that one load may delete; beyond it the load is refused
+    /// unless forced (`allow_shrink`).
+    pub max_deleted_share: f64,
     /// Stack version the refresh loads; the newest when unset.
     pub version: Option<String>,
 }
@@ -163,6 +174,14 @@ pub struct SpackConfig {
     pub catalog_name: String,
     /// Whether the daily refresh loads Spack.
     pub update_enabled: bool,
+    /// Largest share (0 to 1) of the source's entries at one level that a
+    /// load of a stored catalog may skip; beyond it the load is refused
+    /// unless forced (`allow_shrink`).
+    pub max_skipped_share: f64,
+    /// Largest share (0 to 1) of a stored catalog's packages, versions or
+    /// targets that one load may delete; beyond it the load is refused
+    /// unless forced (`allow_shrink`).
+    pub max_deleted_share: f64,
     /// Catalog version the refresh loads; the source's `last_update` when unset.
     pub version: Option<String>,
 }
@@ -178,12 +197,16 @@ impl Default for Config {
                 catalog_name: "EESSI".into(),
                 include_extensions: true,
                 update_enabled: true,
+                max_skipped_share: ShrinkLimits::DEFAULT.max_skipped_share,
+                max_deleted_share: ShrinkLimits::DEFAULT.max_deleted_share,
                 version: None,
             },
             spack: SpackConfig {
                 data_url: "https://packages.spack.io/data/repology.json".into(),
                 catalog_name: "Spack".into(),
                 update_enabled: true,
+                max_skipped_share: ShrinkLimits::DEFAULT.max_skipped_share,
+                max_deleted_share: ShrinkLimits::DEFAULT.max_deleted_share,
                 version: None,
             },
             api: ApiConfig {
@@ -249,7 +272,7 @@ impl FetchConfig {
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_secs)
     }
-    /// The whole-request timeout as a duration.
+    /// The deadline of one document's fetch, retries included, as a duration.
     pub fn total_timeout(&self) -> Duration {
         Duration::from_secs(self.total_timeout_secs)
     }
@@ -291,6 +314,19 @@ impl Config {
         for (key, value) in positive {
             if value == 0 {
                 return Err(ConfigError(format!("{key} must be at least 1")));
+            }
+        }
+        let shares = [
+            ("eessi.max_skipped_share", self.eessi.max_skipped_share),
+            ("eessi.max_deleted_share", self.eessi.max_deleted_share),
+            ("spack.max_skipped_share", self.spack.max_skipped_share),
+            ("spack.max_deleted_share", self.spack.max_deleted_share),
+        ];
+        for (key, value) in shares {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{key} must be a share from 0 to 1 (0.25 is 25 %), not {value}"
+                )));
             }
         }
         if self.jobs.queue.trim().is_empty() {
@@ -405,6 +441,24 @@ mod tests {
             jail.set_env("SOFTCAT_JOBS__CONCURRENCY", "0");
             let error = Config::load(None).expect_err("no worker runs zero jobs");
             assert!(error.to_string().contains("jobs.concurrency"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn shrink_limits_are_per_source_and_shares() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SOFTCAT_SPACK__MAX_DELETED_SHARE", "0.5");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.spack.max_deleted_share, 0.5);
+            assert_eq!(config.eessi.max_deleted_share, 0.25);
+            assert_eq!(config.eessi.max_skipped_share, 0.1);
+            jail.set_env("SOFTCAT_EESSI__MAX_SKIPPED_SHARE", "10");
+            let error = Config::load(None).expect_err("10 is not a share");
+            assert!(
+                error.to_string().contains("eessi.max_skipped_share"),
+                "{error}"
+            );
             Ok(())
         });
     }

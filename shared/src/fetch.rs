@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use tokio::io::AsyncReadExt;
@@ -42,6 +45,17 @@ pub enum FetchError {
         /// The status received.
         status: StatusCode,
     },
+    /// No attempt read the whole document within the fetch's one deadline
+    /// (`fetch.total_timeout_secs`, retries included).
+    #[error("{location}: not read within {secs} s ({attempts} attempts)")]
+    Deadline {
+        /// The location as given.
+        location: String,
+        /// The deadline, in seconds from the first attempt.
+        secs: u64,
+        /// Attempts started.
+        attempts: u32,
+    },
     /// Connecting, sending or receiving failed (after the retries).
     #[error("{location}: {source}")]
     Transport {
@@ -77,11 +91,24 @@ impl FetchError {
     }
 }
 
-/// Reads documents within the limits of a [`FetchConfig`].
+/// A retry a fetch is about to make, as [`Fetcher::reporting_retries`]
+/// reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchRetry {
+    /// Which retry (1 for the first).
+    pub retry: u32,
+    /// Retries allowed (`fetch.retries`).
+    pub of: u32,
+}
+
+/// Reads documents within the limits of a [`FetchConfig`]: each document has
+/// one deadline, `fetch.total_timeout_secs` from its first attempt, that
+/// bounds all its attempts and the waits between them.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     config: FetchConfig,
+    retries: Option<UnboundedSender<FetchRetry>>,
 }
 
 impl Fetcher {
@@ -91,13 +118,22 @@ impl Fetcher {
             .user_agent(concat!("softcat/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout())
             .read_timeout(config.read_timeout())
-            .timeout(config.total_timeout())
             .build()
             .map_err(FetchError::Client)?;
         Ok(Self {
             client,
             config: config.clone(),
+            retries: None,
         })
+    }
+
+    /// The same fetcher, sending each retry it is about to make to `retries`
+    /// (a load shows them as its phase).
+    pub fn reporting_retries(&self, retries: UnboundedSender<FetchRetry>) -> Self {
+        Self {
+            retries: Some(retries),
+            ..self.clone()
+        }
     }
 
     /// Reads a whole document.
@@ -123,13 +159,34 @@ impl Fetcher {
         location: &str,
         url: reqwest::Url,
     ) -> Result<Vec<u8>, FetchError> {
+        let total = self.config.total_timeout();
+        let deadline = Instant::now() + total;
+        let past_deadline = |attempts| FetchError::Deadline {
+            location: location.to_owned(),
+            secs: total.as_secs(),
+            attempts,
+        };
         let mut backoff = Duration::from_millis(self.config.retry_backoff_ms);
-        let mut attempt = 0;
+        let mut retry = 0;
         loop {
-            match self.fetch_http(location, url.clone()).await {
-                Err(error) if error.is_transient() && attempt < self.config.retries => {
-                    attempt += 1;
-                    tracing::warn!(%location, attempt, error = %error, "fetch failed; retrying");
+            let attempt = tokio::time::timeout_at(deadline, self.fetch_http(location, url.clone()));
+            let Ok(result) = attempt.await else {
+                return Err(past_deadline(retry + 1));
+            };
+            match result {
+                Err(error) if error.is_transient() && retry < self.config.retries => {
+                    if Instant::now() + backoff >= deadline {
+                        tracing::warn!(%location, error = %error, "fetch failed; no time left to retry");
+                        return Err(past_deadline(retry + 1));
+                    }
+                    retry += 1;
+                    tracing::warn!(%location, retry, of = self.config.retries, error = %error, "fetch failed; retrying");
+                    if let Some(retries) = &self.retries {
+                        let _ = retries.send(FetchRetry {
+                            retry,
+                            of: self.config.retries,
+                        });
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = backoff.saturating_mul(2);
                 }

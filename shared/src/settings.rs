@@ -197,6 +197,7 @@ impl CatalogSettings {
             include_extensions: defaults.include_extensions,
             update_existing: self.update_existing_packages,
             dry_run: false,
+            allow_shrink: false,
         })
     }
 

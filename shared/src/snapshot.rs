@@ -30,6 +30,10 @@ pub struct CatalogSnapshot {
     pub metadata: serde_json::Value,
     /// Packages by natural key.
     pub packages: BTreeMap<PackageKey, PackageSnapshot>,
+    /// The source was asked to leave extensions out (EESSI without
+    /// extensions): stored extension packages go by choice, so the shrink
+    /// guard does not count them as lost.
+    pub extensions_excluded: bool,
 }
 
 /// A package's identity within a catalog. Names compare case-sensitively, and

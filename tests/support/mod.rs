@@ -280,12 +280,18 @@ pub fn eessi_source(api_url: impl Into<String>) -> EessiSource {
 pub const UPDATE: LoadOptions = LoadOptions {
     update_existing: true,
     dry_run: false,
+    allow_shrink: false,
+    limits: loader::ShrinkLimits::DEFAULT,
 };
 pub const DRY_RUN: LoadOptions = LoadOptions {
     update_existing: true,
     dry_run: true,
+    allow_shrink: false,
+    limits: loader::ShrinkLimits::DEFAULT,
 };
 pub const FIRST_LOAD: LoadOptions = LoadOptions {
     update_existing: false,
     dry_run: false,
+    allow_shrink: false,
+    limits: loader::ShrinkLimits::DEFAULT,
 };

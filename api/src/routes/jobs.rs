@@ -88,6 +88,10 @@ pub struct JobCreate {
     /// Load only: compute the statistics, write nothing (default false).
     #[oai(default)]
     pub dry_run: bool,
+    /// Load only: load even if the shrink guard would refuse it, because it
+    /// deletes or skips more than the configured shares (default false).
+    #[oai(default)]
+    pub allow_shrink: bool,
 }
 
 /// The answer to an enqueue.
@@ -195,6 +199,7 @@ impl JobsApi {
             include_extensions: body.include_extensions,
             update_existing: body.update_existing,
             dry_run: body.dry_run,
+            allow_shrink: body.allow_shrink,
         };
         let request = draft
             .resolve(source, settings.load_defaults(&self.state.config, source))

@@ -67,17 +67,23 @@ impl JobSpec {
     }
 
     /// Jobs with equal keys do the same work, so only one of them may wait
-    /// in the queue at a time: a load of one catalog version (a dry run is
-    /// other work), one refresh, one cleanup. Parts are separated by a
-    /// control character, which names and versions cannot hold.
+    /// in the queue at a time: a load of one catalog version (a dry run, and
+    /// a load forced past the shrink guard, are other work), one refresh,
+    /// one cleanup. Parts are separated by a control character, which names
+    /// and versions cannot hold.
     pub fn dedupe_key(&self) -> String {
         match self {
             Self::Load(request) => format!(
-                "load\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+                "load\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}{}",
                 request.source,
                 request.catalog_name,
                 request.catalog_version.as_deref().unwrap_or(""),
-                if request.dry_run { "dry-run" } else { "" }
+                if request.dry_run { "dry-run" } else { "" },
+                if request.allow_shrink {
+                    "\u{1f}allow-shrink"
+                } else {
+                    ""
+                }
             ),
             Self::Probe { label } => format!("probe\u{1f}{label}"),
             Self::Refresh | Self::Cleanup => self.kind().to_owned(),

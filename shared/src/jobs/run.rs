@@ -15,7 +15,9 @@ use super::{JobMessage, JobQueue, JobSpec, enqueue};
 use crate::catalog::CatalogKind;
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::loader::{LoadOutcome, LoadReport, LoadRequest, Phase, Progress};
+use crate::loader::{
+    LoadError, LoadOutcome, LoadReport, LoadRequest, Phase, Progress, ShrinkLimits,
+};
 use crate::settings::CatalogSettings;
 
 /// Skipped source entries kept in a job's result; the count says how many
@@ -52,8 +54,13 @@ pub enum Disposition {
 /// Why a job's attempt failed.
 #[derive(Debug, thiserror::Error)]
 enum AttemptError {
+    /// Another attempt may succeed.
     #[error("{0}")]
     Failed(String),
+    /// No attempt can succeed while the inputs stay as they are (a load the
+    /// shrink guard refused): the job fails at once, without retries.
+    #[error("{0}")]
+    Permanent(String),
     #[error("timed out after {0} s")]
     TimedOut(u64),
 }
@@ -110,6 +117,10 @@ pub async fn process(
                     tracing::warn!(state, "job ended, but another worker had taken it over");
                 }
                 Ok(Disposition::Done)
+            }
+            Err(AttemptError::Permanent(error)) => {
+                crate::metrics::job_ended(&job.kind, "attempt_failed", started.elapsed());
+                fail(context, &job, error).await
             }
             Err(error) => {
                 crate::metrics::job_ended(&job.kind, "attempt_failed", started.elapsed());
@@ -202,10 +213,14 @@ async fn execute(
                 db: db.clone(),
                 job_id: job.id,
             };
+            let limits = ShrinkLimits::from_config(&context.config, request.source);
             let report = request
-                .run(db, &context.fetcher, &progress)
+                .run(db, &context.fetcher, limits, &progress)
                 .await
-                .map_err(|e| failed(&e))?;
+                .map_err(|error| match error {
+                    LoadError::Refused(_) => AttemptError::Permanent(error.to_string()),
+                    error => failed(&error),
+                })?;
             crate::metrics::rows_written(&request.catalog_name, report.rows_written());
             let state = match report.outcome {
                 LoadOutcome::Unchanged | LoadOutcome::LeftExisting => "unchanged",
@@ -372,6 +387,22 @@ impl Progress for RecordProgress {
     }
 
     fn advance(&self, _: u64) {}
+
+    fn retry(&self, phase: Phase, retry: u32, of: u32) {
+        let db = self.db.clone();
+        let job_id = self.job_id;
+        let progress = json!({
+            "phase": phase.name(),
+            "detail": crate::loader::retry_text(phase, retry, of),
+            "retry": retry,
+            "retries": of,
+        });
+        tokio::spawn(async move {
+            if let Err(error) = records::record_progress(&db, job_id, progress).await {
+                tracing::debug!(%error, "could not record progress");
+            }
+        });
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,12 @@
 //! loads of one catalog never interleave. The snapshot is compared with what
 //! is stored ([`plan`]) and only the differences are written ([`write`]). A
 //! second identical load writes nothing; a source that cannot be read changes
-//! nothing.
+//! nothing. A load that would take much of a stored catalog away is refused
+//! before it writes ([`guard`]), and rows created again get the UUIDs they
+//! had ([`identity`]).
 
+pub mod guard;
+pub mod identity;
 mod plan;
 pub mod progress;
 pub mod report;
@@ -18,7 +22,8 @@ use std::time::Instant;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 use xxhash_rust::xxh3::xxh3_64;
 
-pub use progress::{NoProgress, Phase, Progress};
+pub use guard::{ShrinkGuard, ShrinkLimits, ShrinkRefusal};
+pub use progress::{NoProgress, Phase, Progress, retry_text};
 pub use report::{LevelCounts, LoadOutcome, LoadReport};
 pub use request::{
     InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft, source_of_catalog,
@@ -33,13 +38,17 @@ use crate::sources::{CatalogSource, SourceError};
 use transaction::LoadTransaction;
 
 /// How a load treats an existing catalog, and whether it writes at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LoadOptions {
     /// Bring an existing catalog in line with the source; without it an
     /// existing catalog is left as it is.
     pub update_existing: bool,
     /// Compute the full statistics but write nothing.
     pub dry_run: bool,
+    /// Load even when the shrink guard would refuse it (see [`guard`]).
+    pub allow_shrink: bool,
+    /// How much of a stored catalog the load may take away.
+    pub limits: ShrinkLimits,
 }
 
 /// Why a load failed. Nothing was written when it does.
@@ -48,6 +57,11 @@ pub enum LoadError {
     /// The source could not be fetched, parsed or understood.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The shrink guard refused the load: it would take too much of the
+    /// stored catalog away. Repeating it cannot help; the source must change,
+    /// or the operator force it.
+    #[error(transparent)]
+    Refused(#[from] ShrinkRefusal),
     /// The database refused or failed.
     #[error("database: {0}")]
     Db(#[from] DbErr),
@@ -74,7 +88,7 @@ pub async fn load_source<S: CatalogSource>(
 ) -> Result<LoadReport, LoadError> {
     let started = Instant::now();
     progress.phase(Phase::Fetch, None);
-    let documents = source.fetch(fetcher).await?;
+    let documents = fetch_reporting_retries(source, fetcher, progress).await?;
     let fingerprint = source.source_fingerprint(&documents);
     let mut report = match unchanged_source(db, source.catalog_name(), fingerprint, options).await?
     {
@@ -89,6 +103,24 @@ pub async fn load_source<S: CatalogSource>(
     };
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Fetches the source's documents, telling `progress` of each retry.
+async fn fetch_reporting_retries<S: CatalogSource>(
+    source: &S,
+    fetcher: &Fetcher,
+    progress: &dyn Progress,
+) -> Result<S::Documents, SourceError> {
+    let (retries, mut reported) = tokio::sync::mpsc::unbounded_channel();
+    let fetcher = fetcher.reporting_retries(retries);
+    let fetch = source.fetch(&fetcher);
+    tokio::pin!(fetch);
+    loop {
+        tokio::select! {
+            documents = &mut fetch => return documents,
+            Some(retry) = reported.recv() => progress.retry(Phase::Fetch, retry.retry, retry.of),
+        }
+    }
 }
 
 /// The report of a reload whose documents the catalog was last loaded from:
@@ -181,6 +213,33 @@ pub async fn load_snapshot(
         skipped: report.targets.skipped,
         ..plan.targets
     };
+    if existing.is_some()
+        && let Some(refusal) = guard::check(&report, plan.deleted_by_choice, options.limits)
+    {
+        if options.allow_shrink {
+            tracing::warn!(
+                catalog = %report.catalog,
+                guard = refusal.guard.name(),
+                level = %refusal.level,
+                count = refusal.count,
+                total = refusal.total,
+                "shrink guard overridden (allow_shrink)"
+            );
+        } else if options.dry_run {
+            report.refused = Some(refusal);
+        } else {
+            txn.rollback().await?;
+            tracing::info!(
+                catalog = %report.catalog,
+                guard = refusal.guard.name(),
+                level = %refusal.level,
+                count = refusal.count,
+                total = refusal.total,
+                "load refused by the shrink guard; nothing written"
+            );
+            return Err(refusal.into());
+        }
+    }
     if options.dry_run {
         report.outcome = LoadOutcome::DryRun;
         txn.rollback().await?;
@@ -197,7 +256,16 @@ pub async fn load_snapshot(
             (id, uuid, true)
         }
     };
-    write::apply(&txn, catalog_id, &plan, progress).await?;
+    write::apply(
+        &txn,
+        plan::Stored {
+            id: catalog_id,
+            uuid,
+        },
+        &plan,
+        progress,
+    )
+    .await?;
     let summary = LoadSummary {
         size: snapshot.size(),
         skipped: report.skipped.clone(),

@@ -8,31 +8,45 @@ use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 
 use super::report::LevelCounts;
 use crate::snapshot::{
-    CatalogSnapshot, Fingerprint, PackageKey, PackageSnapshot, TargetKey, TargetRow, VersionKey,
-    VersionSnapshot,
+    CatalogSnapshot, Fingerprint, PackageKey, PackageSnapshot, SnapshotSize, TargetKey, TargetRow,
+    VersionKey, VersionSnapshot,
 };
+
+/// A stored row as the writer needs it: its id, and its UUID, from which
+/// its new children's UUIDs are derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// The row's id.
+    pub id: i64,
+    /// The row's UUID.
+    pub uuid: uuid::Uuid,
+}
 
 /// Everything a load must write to bring the stored catalog in line.
 #[derive(Debug, Default)]
 pub struct Plan<'s> {
     /// Packages to insert, with all their versions and targets.
     pub new_packages: Vec<(&'s PackageKey, &'s PackageSnapshot)>,
-    /// Stored packages whose subtree changed: id and the snapshot.
-    pub changed_packages: Vec<(i64, &'s PackageSnapshot)>,
+    /// Stored packages whose subtree changed, and the snapshot.
+    pub changed_packages: Vec<(Stored, &'s PackageSnapshot)>,
     /// Stored packages the source no longer has.
     pub deleted_packages: Vec<i64>,
     /// Versions to insert into stored packages, with their targets.
-    pub new_versions: Vec<(i64, &'s VersionKey, &'s VersionSnapshot)>,
+    pub new_versions: Vec<(Stored, &'s VersionKey, &'s VersionSnapshot)>,
     /// Stored versions whose subtree changed.
-    pub changed_versions: Vec<(i64, &'s VersionSnapshot)>,
+    pub changed_versions: Vec<(Stored, &'s VersionSnapshot)>,
     /// Stored versions the source no longer has.
     pub deleted_versions: Vec<i64>,
     /// Targets to insert into stored versions.
-    pub new_targets: Vec<(i64, &'s TargetKey, &'s TargetRow)>,
+    pub new_targets: Vec<(Stored, &'s TargetKey, &'s TargetRow)>,
     /// Stored targets whose fields changed.
     pub changed_targets: Vec<(i64, &'s TargetRow)>,
     /// Stored targets the source no longer has.
     pub deleted_targets: Vec<i64>,
+    /// Of the deletions counted, those of extension packages (with their
+    /// versions and targets) that a snapshot excluding extensions drops by
+    /// choice; zero otherwise.
+    pub deleted_by_choice: SnapshotSize,
     /// Counts per level (without skipped entries, which the source reports).
     pub packages: LevelCounts,
     /// Version counts.
@@ -50,8 +64,18 @@ impl Plan<'_> {
 
 struct StoredRow {
     id: i64,
+    uuid: uuid::Uuid,
     fingerprint: i64,
     tree_fingerprint: i64,
+}
+
+impl StoredRow {
+    fn stored(&self) -> Stored {
+        Stored {
+            id: self.id,
+            uuid: self.uuid,
+        }
+    }
 }
 
 /// Compares `snapshot` with the stored catalog `catalog_id` (`None`: not stored yet).
@@ -88,12 +112,21 @@ pub async fn compare<'s>(
                 } else {
                     plan.packages.updated += 1;
                 }
-                plan.changed_packages.push((stored.id, package));
+                plan.changed_packages.push((stored.stored(), package));
             }
         }
     }
-    plan.deleted_packages = stored_packages.into_values().map(|row| row.id).collect();
+    let mut excluded_extensions = Vec::new();
+    for (key, row) in stored_packages {
+        if snapshot.extensions_excluded && key.is_extension {
+            excluded_extensions.push(row.id);
+        }
+        plan.deleted_packages.push(row.id);
+    }
     plan.packages.deleted = plan.deleted_packages.len() as u64;
+    if !excluded_extensions.is_empty() {
+        plan.deleted_by_choice = subtree_size(db, excluded_extensions).await?;
+    }
     if !plan.deleted_packages.is_empty() {
         let ids = plan.deleted_packages.clone();
         plan.versions.deleted += count(
@@ -115,23 +148,43 @@ pub async fn compare<'s>(
     Ok(plan)
 }
 
+/// Packages, versions and targets under the packages `ids`.
+async fn subtree_size(db: &impl ConnectionTrait, ids: Vec<i64>) -> Result<SnapshotSize, DbErr> {
+    Ok(SnapshotSize {
+        packages: ids.len() as u64,
+        versions: count(
+            db,
+            "SELECT count(*) FROM software_versions WHERE package_id = ANY($1)",
+            ids.clone(),
+        )
+        .await?,
+        targets: count(
+            db,
+            "SELECT count(*) FROM software_targets t JOIN software_versions v ON v.id = t.version_id \
+             WHERE v.package_id = ANY($1)",
+            ids,
+        )
+        .await?,
+    })
+}
+
 async fn compare_versions<'s>(
     db: &impl ConnectionTrait,
     plan: &mut Plan<'s>,
-    changed_packages: Vec<(i64, &'s PackageSnapshot)>,
+    changed_packages: Vec<(Stored, &'s PackageSnapshot)>,
 ) -> Result<(), DbErr> {
     if changed_packages.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = changed_packages.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<i64> = changed_packages.iter().map(|(row, _)| row.id).collect();
     let mut stored = stored_versions(db, ids).await?;
-    for (package_id, package) in changed_packages {
+    for (stored_package, package) in changed_packages {
         for (key, version) in &package.versions {
-            match stored.remove(&version_row_key(package_id, key)) {
+            match stored.remove(&version_row_key(stored_package.id, key)) {
                 None => {
                     plan.versions.created += 1;
                     plan.targets.created += version.targets.len() as u64;
-                    plan.new_versions.push((package_id, key, version));
+                    plan.new_versions.push((stored_package, key, version));
                 }
                 Some(row) if row.tree_fingerprint == version.tree_fingerprint() => {
                     plan.versions.unchanged += 1;
@@ -143,7 +196,7 @@ async fn compare_versions<'s>(
                     } else {
                         plan.versions.updated += 1;
                     }
-                    plan.changed_versions.push((row.id, version));
+                    plan.changed_versions.push((row.stored(), version));
                 }
             }
         }
@@ -165,12 +218,12 @@ async fn compare_versions<'s>(
 async fn compare_targets<'s>(
     db: &impl ConnectionTrait,
     plan: &mut Plan<'s>,
-    changed_versions: Vec<(i64, &'s VersionSnapshot)>,
+    changed_versions: Vec<(Stored, &'s VersionSnapshot)>,
 ) -> Result<(), DbErr> {
     if changed_versions.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = changed_versions.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<i64> = changed_versions.iter().map(|(row, _)| row.id).collect();
     let rows = db
         .query_all_raw(statement(
             db,
@@ -190,13 +243,17 @@ async fn compare_targets<'s>(
             (row.try_get("", "id")?, row.try_get("", "fingerprint")?),
         );
     }
-    for (version_id, version) in changed_versions {
+    for (stored_version, version) in changed_versions {
         for (key, target) in &version.targets {
-            let stored_key = (version_id, key.target_type.clone(), key.target_name.clone());
+            let stored_key = (
+                stored_version.id,
+                key.target_type.clone(),
+                key.target_name.clone(),
+            );
             match stored.remove(&stored_key) {
                 None => {
                     plan.targets.created += 1;
-                    plan.new_targets.push((version_id, key, target));
+                    plan.new_targets.push((stored_version, key, target));
                 }
                 Some((_, fingerprint)) if fingerprint == target.fingerprint() => {
                     plan.targets.unchanged += 1;
@@ -220,7 +277,7 @@ async fn stored_packages(
     let rows = db
         .query_all_raw(statement(
             db,
-            "SELECT id, name, is_extension, fingerprint, tree_fingerprint \
+            "SELECT id, uuid, name, is_extension, fingerprint, tree_fingerprint \
              FROM software_packages WHERE catalog_id = $1",
             catalog_id,
         ))
@@ -234,6 +291,7 @@ async fn stored_packages(
             },
             StoredRow {
                 id: row.try_get("", "id")?,
+                uuid: row.try_get("", "uuid")?,
                 fingerprint: row.try_get("", "fingerprint")?,
                 tree_fingerprint: row.try_get("", "tree_fingerprint")?,
             },
@@ -249,7 +307,7 @@ async fn stored_versions(
     let rows = db
         .query_all_raw(statement(
             db,
-            "SELECT id, package_id, version, modulename, fingerprint, tree_fingerprint \
+            "SELECT id, uuid, package_id, version, modulename, fingerprint, tree_fingerprint \
              FROM software_versions WHERE package_id = ANY($1)",
             package_ids,
         ))
@@ -264,6 +322,7 @@ async fn stored_versions(
             ),
             StoredRow {
                 id: row.try_get("", "id")?,
+                uuid: row.try_get("", "uuid")?,
                 fingerprint: row.try_get("", "fingerprint")?,
                 tree_fingerprint: row.try_get("", "tree_fingerprint")?,
             },

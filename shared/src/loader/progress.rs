@@ -33,6 +33,23 @@ pub trait Progress: Send + Sync {
     fn phase(&self, phase: Phase, total: Option<u64>);
     /// `units` more units of the current phase are done.
     fn advance(&self, units: u64);
+    /// The current phase tries again: retry number `retry` of the `of`
+    /// allowed (a fetch whose attempt failed). Shown as, e.g.,
+    /// `fetching (retry 2 of 3)` ([`retry_text`]).
+    fn retry(&self, phase: Phase, retry: u32, of: u32) {
+        let _ = (phase, retry, of);
+    }
+}
+
+/// How a retry of a phase reads: `fetching (retry 2 of 3)`.
+pub fn retry_text(phase: Phase, retry: u32, of: u32) -> String {
+    let doing = match phase {
+        Phase::Fetch => "fetching",
+        Phase::Transform => "transforming",
+        Phase::Compare => "comparing",
+        Phase::Write => "writing",
+    };
+    format!("{doing} (retry {retry} of {of})")
 }
 
 /// Ignores progress.
@@ -42,4 +59,14 @@ pub struct NoProgress;
 impl Progress for NoProgress {
     fn phase(&self, _: Phase, _: Option<u64>) {}
     fn advance(&self, _: u64) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_reads_as_what_is_tried_again() {
+        assert_eq!(retry_text(Phase::Fetch, 2, 3), "fetching (retry 2 of 3)");
+    }
 }

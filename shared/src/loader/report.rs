@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::guard::ShrinkRefusal;
 use crate::catalog::{CatalogKey, CatalogKind};
 use crate::snapshot::{Level, SkippedEntry};
 
@@ -65,6 +66,12 @@ pub struct LoadReport {
     pub targets: LevelCounts,
     /// The source entries that were left out, and why.
     pub skipped: Vec<SkippedEntry>,
+    /// A dry run only: the shrink guard that would refuse this load, with
+    /// its figures (a load is refused with [`LoadError::Refused`]).
+    ///
+    /// [`LoadError::Refused`]: super::LoadError::Refused
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<ShrinkRefusal>,
     /// Wall time from fetch to commit.
     #[serde(with = "duration_secs")]
     pub elapsed: Duration,
@@ -82,6 +89,7 @@ impl LoadReport {
             versions: LevelCounts::default(),
             targets: LevelCounts::default(),
             skipped: Vec::new(),
+            refused: None,
             elapsed: Duration::ZERO,
         };
         for entry in &skipped {

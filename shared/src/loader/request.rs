@@ -12,7 +12,7 @@ use crate::sources::eessi::EessiSource;
 use crate::sources::spack::SpackSource;
 use crate::sources::{CatalogSource, SourceError};
 
-use super::{LoadError, LoadOptions, LoadReport, Progress, load_source};
+use super::{LoadError, LoadOptions, LoadReport, Progress, ShrinkLimits, load_source};
 
 /// A load of one catalog from its source, with every option spelt out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,10 @@ pub struct LoadRequest {
     pub update_existing: bool,
     /// Compute the statistics, write nothing.
     pub dry_run: bool,
+    /// Load even when the shrink guard would refuse it (records written
+    /// before this option existed lack it: `false`).
+    #[serde(default)]
+    pub allow_shrink: bool,
 }
 
 /// A load request with its optional parts still open, as callers give it.
@@ -49,6 +53,9 @@ pub struct LoadRequestDraft {
     pub update_existing: bool,
     /// Write nothing (default: no).
     pub dry_run: bool,
+    /// Load past the shrink guard (default: no).
+    #[serde(default)]
+    pub allow_shrink: bool,
 }
 
 /// Why a load request cannot run; the message names the field.
@@ -125,6 +132,7 @@ impl LoadRequestDraft {
                     .unwrap_or(defaults.include_extensions),
             update_existing: self.update_existing,
             dry_run: self.dry_run,
+            allow_shrink: self.allow_shrink,
         })
     }
 }
@@ -179,16 +187,21 @@ impl LoadRequest {
         }
     }
 
-    /// Fetches, transforms and loads the catalog this request names.
+    /// Fetches, transforms and loads the catalog this request names, within
+    /// the shrink `limits` of its source kind
+    /// ([`ShrinkLimits::from_config`]).
     pub async fn run(
         &self,
         db: &sea_orm::DatabaseConnection,
         fetcher: &Fetcher,
+        limits: ShrinkLimits,
         progress: &dyn Progress,
     ) -> Result<LoadReport, LoadError> {
         let options = LoadOptions {
             update_existing: self.update_existing,
             dry_run: self.dry_run,
+            allow_shrink: self.allow_shrink,
+            limits,
         };
         match self.source {
             CatalogKind::Eessi => {
@@ -252,6 +265,17 @@ mod tests {
         };
         let request = draft.resolve(CatalogKind::Spack, defaults()).unwrap();
         assert!(!request.include_extensions);
+    }
+
+    #[test]
+    fn records_written_before_allow_shrink_still_read() {
+        let old = serde_json::json!({
+            "source": "spack", "catalog_name": "Spack", "catalog_version": null,
+            "url": "/data/repology.json", "include_extensions": false,
+            "update_existing": true, "dry_run": false,
+        });
+        let request: LoadRequest = serde_json::from_value(old).unwrap();
+        assert!(!request.allow_shrink);
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 
-use super::plan::{Plan, statement};
+use super::identity;
+use super::plan::{Plan, Stored, statement};
 use super::progress::Progress;
 use super::transaction::LoadTransaction;
 use crate::snapshot::{
@@ -219,10 +220,11 @@ const TARGET_FIELDS: [Column; 5] = [
     ("fingerprint", Kind::BigInt),
 ];
 
-/// Writes the plan into catalog `catalog_id`.
+/// Writes the plan into `catalog`. New rows get UUIDs derived from their
+/// natural keys ([`identity`](super::identity)).
 pub async fn apply(
     db: &LoadTransaction,
-    catalog_id: i64,
+    catalog: Stored,
     plan: &Plan<'_>,
     progress: &dyn Progress,
 ) -> Result<(), DbErr> {
@@ -230,21 +232,31 @@ pub async fn apply(
     delete(db, "software_versions", &plan.deleted_versions, progress).await?;
     delete(db, "software_targets", &plan.deleted_targets, progress).await?;
 
+    let catalog_id = catalog.id;
     let package_ids = allocate_ids(db, "software_packages", plan.new_packages.len()).await?;
+    let new_packages: Vec<Stored> = plan
+        .new_packages
+        .iter()
+        .zip(&package_ids)
+        .map(|((key, _), id)| Stored {
+            id: *id,
+            uuid: identity::package_uuid(&catalog.uuid, key),
+        })
+        .collect();
     let mut parents = NewParents::default();
-    for ((key, _), id) in plan.new_packages.iter().zip(&package_ids) {
+    for ((key, _), stored) in plan.new_packages.iter().zip(&new_packages) {
         if !key.is_extension {
-            parents.packages.insert(&key.name, *id);
+            parents.packages.insert(&key.name, stored.id);
         }
     }
     let rows = plan
         .new_packages
         .iter()
-        .zip(&package_ids)
-        .map(|((key, package), id)| {
+        .zip(&new_packages)
+        .map(|((key, package), stored)| {
             let mut row = vec![
-                Cell::Int(*id),
-                Cell::Uuid(uuid::Uuid::new_v4()),
+                Cell::Int(stored.id),
+                Cell::Uuid(stored.uuid),
                 Cell::Int(catalog_id),
                 Cell::Text(key.name.clone()),
                 Cell::Bool(key.is_extension),
@@ -257,41 +269,50 @@ pub async fn apply(
     let changed: Vec<Vec<Cell>> = plan
         .changed_packages
         .iter()
-        .map(|(id, package)| with_id(*id, package_fields(package)))
+        .map(|(stored, package)| with_id(stored.id, package_fields(package)))
         .collect();
     update(db, "software_packages", &PACKAGE_FIELDS, changed, progress).await?;
 
-    let mut new_versions: Vec<(i64, &VersionKey, &VersionSnapshot)> = Vec::new();
-    for ((_, package), id) in plan.new_packages.iter().zip(&package_ids) {
+    let mut new_versions: Vec<(Stored, &VersionKey, &VersionSnapshot)> = Vec::new();
+    for ((_, package), stored) in plan.new_packages.iter().zip(&new_packages) {
         new_versions.extend(
             package
                 .versions
                 .iter()
-                .map(|(key, version)| (*id, key, version)),
+                .map(|(key, version)| (*stored, key, version)),
         );
     }
     new_versions.extend(plan.new_versions.iter().copied());
     let version_ids = allocate_ids(db, "software_versions", new_versions.len()).await?;
-    for ((package_id, key, _), id) in new_versions.iter().zip(&version_ids) {
-        parents
-            .versions
-            .insert((*package_id, &key.version, &key.modulename), *id);
-    }
-    let rows = new_versions
+    let new_version_rows: Vec<Stored> = new_versions
         .iter()
         .zip(&version_ids)
-        .map(|((package_id, key, version), id)| {
-            let mut row = vec![
-                Cell::Int(*id),
-                Cell::Uuid(uuid::Uuid::new_v4()),
-                Cell::Int(*package_id),
-                Cell::Text(key.version.clone()),
-                Cell::Text(key.modulename.clone()),
-            ];
-            row.extend(version_fields(version));
-            row.push(parents.version_of(&version.row.metadata));
-            row
-        });
+        .map(|((package, key, _), id)| Stored {
+            id: *id,
+            uuid: identity::version_uuid(&package.uuid, key),
+        })
+        .collect();
+    for ((package, key, _), stored) in new_versions.iter().zip(&new_version_rows) {
+        parents
+            .versions
+            .insert((package.id, &key.version, &key.modulename), stored.id);
+    }
+    let rows =
+        new_versions
+            .iter()
+            .zip(&new_version_rows)
+            .map(|((package, key, version), stored)| {
+                let mut row = vec![
+                    Cell::Int(stored.id),
+                    Cell::Uuid(stored.uuid),
+                    Cell::Int(package.id),
+                    Cell::Text(key.version.clone()),
+                    Cell::Text(key.modulename.clone()),
+                ];
+                row.extend(version_fields(version));
+                row.push(parents.version_of(&version.row.metadata));
+                row
+            });
     let columns = [
         &[ID, UUID][..],
         &VERSION_KEY[..],
@@ -303,23 +324,23 @@ pub async fn apply(
     let changed: Vec<Vec<Cell>> = plan
         .changed_versions
         .iter()
-        .map(|(id, version)| with_id(*id, version_fields(version)))
+        .map(|(stored, version)| with_id(stored.id, version_fields(version)))
         .collect();
     update(db, "software_versions", &VERSION_FIELDS, changed, progress).await?;
 
     let rows = new_versions
         .iter()
-        .zip(&version_ids)
-        .flat_map(|((_, _, version), id)| {
+        .zip(&new_version_rows)
+        .flat_map(|((_, _, version), stored)| {
             version
                 .targets
                 .iter()
-                .map(move |(key, target)| target_insert_row(*id, key, target))
+                .map(move |(key, target)| target_insert_row(*stored, key, target))
         })
         .chain(
             plan.new_targets
                 .iter()
-                .map(|(version_id, key, target)| target_insert_row(*version_id, key, target)),
+                .map(|(version, key, target)| target_insert_row(*version, key, target)),
         );
     let columns = [&[UUID][..], &TARGET_KEY[..], &TARGET_FIELDS[..]].concat();
     copy(db, "software_targets", &columns, Box::new(rows), progress).await?;
@@ -440,10 +461,10 @@ fn target_fields(target: &TargetRow) -> Vec<Cell> {
     ]
 }
 
-fn target_insert_row(version_id: i64, key: &TargetKey, target: &TargetRow) -> Vec<Cell> {
+fn target_insert_row(version: Stored, key: &TargetKey, target: &TargetRow) -> Vec<Cell> {
     let mut row = vec![
-        Cell::Uuid(uuid::Uuid::new_v4()),
-        Cell::Int(version_id),
+        Cell::Uuid(identity::target_uuid(&version.uuid, key)),
+        Cell::Int(version.id),
         Cell::Text(key.target_type.clone()),
         Cell::Text(key.target_name.clone()),
     ];

@@ -18,7 +18,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CatalogSource, Lenient, SourceError, fingerprint_parts, nullable, parse_document};
+use super::{
+    CatalogSource, DUPLICATE_KEY, Lenient, SourceError, UniqueMap, fingerprint_parts, nullable,
+    parse_document,
+};
 use crate::catalog::{CatalogKey, CatalogKind, CpuTarget};
 use crate::fetch::{Fetcher, join_location};
 use crate::snapshot::{
@@ -74,7 +77,7 @@ pub struct EessiDocument {
     timestamp: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     architectures_map: BTreeMap<String, Value>,
-    software: BTreeMap<String, Lenient<Software>>,
+    software: UniqueMap<Lenient<Software>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +281,7 @@ impl CatalogSource for EessiSource {
                 "extensions_included": self.include_extensions,
             }),
             packages: build.packages,
+            extensions_excluded: !self.include_extensions,
         };
         Ok(Transformed {
             snapshot,
@@ -319,6 +323,7 @@ fn stacks(document: &EessiDocument) -> BTreeSet<&str> {
     }
     document
         .software
+        .entries
         .values()
         .filter_map(|software| software.0.as_ref().ok())
         .flat_map(|software| &software.versions)
@@ -392,8 +397,11 @@ impl<'a> Build<'a> {
             .or_else(|| self.default_stack.clone())
     }
 
-    fn add_software(&mut self, software: BTreeMap<String, Lenient<Software>>) {
-        for (name, entry) in software {
+    fn add_software(&mut self, software: UniqueMap<Lenient<Software>>) {
+        for name in software.duplicates {
+            self.skip(Level::Package, format!("software {name:?}"), DUPLICATE_KEY);
+        }
+        for (name, entry) in software.entries {
             let software = match entry.0 {
                 Ok(software) => software,
                 Err(reason) => {
@@ -549,12 +557,15 @@ impl<'a> Build<'a> {
 
     /// Records the extension installations of one extension document that
     /// belong to this stack; their parents must be main installations.
-    fn add_extension_document(
-        &mut self,
-        kind: &str,
-        software: BTreeMap<String, Lenient<Software>>,
-    ) {
-        for (name, entry) in software {
+    fn add_extension_document(&mut self, kind: &str, software: UniqueMap<Lenient<Software>>) {
+        for name in software.duplicates {
+            self.skip(
+                Level::Package,
+                format!("{kind} extension {name:?}"),
+                DUPLICATE_KEY,
+            );
+        }
+        for (name, entry) in software.entries {
             let software = match entry.0 {
                 Ok(software) => software,
                 Err(reason) => {

@@ -9,7 +9,7 @@ pub mod spack;
 
 use std::future::Future;
 
-pub use lenient::{Lenient, nullable};
+pub use lenient::{DUPLICATE_KEY, Lenient, UniqueMap, nullable};
 
 use crate::fetch::{FetchError, Fetcher};
 use crate::snapshot::Transformed;

@@ -13,7 +13,10 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CatalogSource, Lenient, SourceError, fingerprint_parts, nullable, parse_document};
+use super::{
+    CatalogSource, DUPLICATE_KEY, Lenient, SourceError, UniqueMap, fingerprint_parts, nullable,
+    parse_document,
+};
 use crate::catalog::{CatalogKey, CatalogKind};
 use crate::fetch::Fetcher;
 use crate::snapshot::{
@@ -40,7 +43,7 @@ pub struct SpackDocument {
     last_update: Option<String>,
     #[serde(default)]
     num_packages: Option<Value>,
-    packages: BTreeMap<String, Lenient<SpackPackage>>,
+    packages: UniqueMap<Lenient<SpackPackage>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,16 +134,30 @@ impl CatalogSource for SpackSource {
                 "num_packages": document.num_packages,
             }),
             packages: BTreeMap::new(),
+            extensions_excluded: false,
         };
-        let mut skipped = Vec::new();
+        let mut skipped: Vec<SkippedEntry> = document
+            .packages
+            .duplicates
+            .into_iter()
+            .map(|key| SkippedEntry {
+                level: Level::Package,
+                entry: format!("package {key:?}"),
+                reason: DUPLICATE_KEY.into(),
+            })
+            .collect();
         // Entries filed under their own name come first, so that an alias
         // entry (key `D`, name `ldc`) merges into the real one, not the reverse.
         let (own, aliased): (Vec<_>, Vec<_>) =
-            document.packages.into_iter().partition(|(key, entry)| {
-                entry.0.as_ref().map_or(true, |package| {
-                    package.name.as_deref().is_none_or(|name| name == key)
-                })
-            });
+            document
+                .packages
+                .entries
+                .into_iter()
+                .partition(|(key, entry)| {
+                    entry.0.as_ref().map_or(true, |package| {
+                        package.name.as_deref().is_none_or(|name| name == key)
+                    })
+                });
         // Packages transform independently, on every core; they are merged
         // in source order, so the result does not depend on the split.
         let transformed: Vec<_> = own

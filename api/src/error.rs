@@ -40,6 +40,7 @@ impl From<BrowseError> for ApiError {
         match error {
             BrowseError::Invalid(bad) => Self::Invalid(bad),
             BrowseError::NotFound(what) => Self::NotFound(what),
+            BrowseError::Conflict(why) => Self::Conflict(why),
             BrowseError::Db(error) => {
                 tracing::error!(%error, "database error");
                 Self::Internal

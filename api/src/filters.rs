@@ -20,6 +20,7 @@ pub fn many(values: Option<Vec<String>>) -> Vec<String> {
 /// The target-level parameters of a listing.
 pub fn target_scope(
     offering_uuid: Option<Uuid>,
+    partition_uuid: Option<Uuid>,
     cpu_family: Option<Vec<String>>,
     cpu_microarchitecture: Option<Vec<String>>,
     has_gpu: Option<bool>,
@@ -27,6 +28,7 @@ pub fn target_scope(
 ) -> TargetScope {
     TargetScope {
         offering_uuid,
+        partition_uuid,
         cpu_families: many(cpu_family),
         cpu_microarchitectures: many(cpu_microarchitecture),
         has_gpu,

@@ -30,8 +30,9 @@ pub use state::AppState;
 use routes::catalogs::CatalogsApi;
 use routes::health::HealthApi;
 use routes::jobs::JobsApi;
-use routes::offerings::OfferingsApi;
+use routes::offerings::{LinksApi, OfferingsApi};
 use routes::packages::PackagesApi;
+use routes::partitions::PartitionsApi;
 use routes::settings::SettingsApi;
 use routes::targets::TargetsApi;
 use routes::versions::VersionsApi;
@@ -55,6 +56,12 @@ fn service(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             state: state.clone(),
         },
         OfferingsApi {
+            state: state.clone(),
+        },
+        LinksApi {
+            state: state.clone(),
+        },
+        PartitionsApi {
             state: state.clone(),
         },
         JobsApi {

@@ -9,6 +9,7 @@ mod m20261129_000003_jobs;
 mod m20261201_000004_extension_parents;
 mod m20261201_000005_catalog_types;
 mod m20261201_000006_version_order;
+mod m20261201_000007_partitions;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_extension_parents::Migration),
             Box::new(m20261201_000005_catalog_types::Migration),
             Box::new(m20261201_000006_version_order::Migration),
+            Box::new(m20261201_000007_partitions::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ pub mod browse;
 pub mod catalog;
 pub mod cleanup;
 pub mod config;
+pub mod cpu;
 pub mod db;
 pub mod discover;
 pub mod fetch;

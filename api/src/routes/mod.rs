@@ -5,6 +5,7 @@ pub mod health;
 pub mod jobs;
 pub mod offerings;
 pub mod packages;
+pub mod partitions;
 pub mod settings;
 pub mod targets;
 pub mod versions;

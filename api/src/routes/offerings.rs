@@ -6,9 +6,13 @@ use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use softcat_shared::browse::offerings::{self, EnabledCpus, LinkRow, OfferingDetail};
+use softcat_shared::browse::offerings::{self, EnabledCpus, LinkFilter, LinkRow, OfferingDetail};
+use softcat_shared::browse::partitions;
 use uuid::Uuid;
 
+use super::partitions::{
+    Partition, PartitionCreate, PartitionRemove, PartitionUpdate, partition_object,
+};
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -33,6 +37,8 @@ pub struct Offering {
     pub managers: Vec<String>,
     /// Catalogs the offering provides.
     pub software_catalogs: Vec<OfferingCatalog>,
+    /// Its SLURM partitions, by name.
+    pub partitions: Vec<Partition>,
     /// Creation time.
     pub created: DateTime<FixedOffset>,
 }
@@ -52,6 +58,14 @@ pub struct OfferingCatalog {
     pub enabled_cpu_family: serde_json::Value,
     /// Enabled micro-architectures; empty enables all.
     pub enabled_cpu_microarchitectures: serde_json::Value,
+    /// The partition the link is for; null for the whole offering.
+    pub partition: Option<Uuid>,
+    /// That partition's name.
+    pub partition_name: Option<String>,
+    /// The offering's UUID.
+    pub offering: Uuid,
+    /// The offering's name.
+    pub offering_name: String,
     /// Packages with a target the link enables.
     pub package_count: i64,
 }
@@ -80,6 +94,9 @@ pub struct AddCatalog {
     /// Micro-architectures to enable, e.g. `["amd/zen4"]`; empty enables all.
     #[oai(default)]
     pub enabled_cpu_microarchitectures: Vec<String>,
+    /// A partition of this offering the link is for (default: the whole
+    /// offering); its CPU must run every enabled micro-architecture.
+    pub partition: Option<Uuid>,
 }
 
 /// `update_software_catalog`: change the CPUs a link enables.
@@ -91,6 +108,8 @@ pub struct UpdateCatalog {
     pub enabled_cpu_family: Option<Vec<String>>,
     /// New micro-architectures; absent keeps them.
     pub enabled_cpu_microarchitectures: Option<Vec<String>>,
+    /// A partition of this offering the link is now for.
+    pub partition: Option<Uuid>,
 }
 
 /// `remove_software_catalog`: unlink a catalog.
@@ -129,6 +148,10 @@ pub enum CatalogRemoved {
 fn link_object(link: LinkRow) -> OfferingCatalog {
     OfferingCatalog {
         offering_catalog_uuid: link.uuid,
+        partition: link.partition_uuid,
+        partition_name: link.partition_name,
+        offering: link.offering_uuid,
+        offering_name: link.offering_name,
         catalog: link.catalog_uuid,
         catalog_name: link.catalog_name,
         catalog_version: link.catalog_version,
@@ -146,6 +169,11 @@ fn offering_object(base_url: &str, detail: OfferingDetail) -> Offering {
         offering_type: detail.offering.offering_type,
         managers: detail.managers,
         software_catalogs: detail.catalogs.into_iter().map(link_object).collect(),
+        partitions: detail
+            .partitions
+            .into_iter()
+            .map(partition_object)
+            .collect(),
         created: detail.offering.created,
     }
 }
@@ -261,8 +289,14 @@ impl OfferingsApi {
             families: body.enabled_cpu_family,
             microarchitectures: body.enabled_cpu_microarchitectures,
         };
-        let link =
-            offerings::add_link(&self.state.db, offering.offering.id, body.catalog, &cpus).await?;
+        let link = offerings::add_link(
+            &self.state.db,
+            offering.offering.id,
+            body.catalog,
+            &cpus,
+            body.partition,
+        )
+        .await?;
         Ok(CatalogAdded::Created(Json(link_object(link))))
     }
 
@@ -287,6 +321,7 @@ impl OfferingsApi {
             body.offering_catalog_uuid,
             body.enabled_cpu_family,
             body.enabled_cpu_microarchitectures,
+            body.partition,
         )
         .await?;
         Ok(Json(link_object(link)))
@@ -313,5 +348,157 @@ impl OfferingsApi {
         )
         .await?;
         Ok(CatalogRemoved::NoContent)
+    }
+
+    /// Add a SLURM partition to an offering (staff, managers)
+    #[oai(
+        path = "/:uuid/add_partition/",
+        method = "post",
+        operation_id = "offerings_add_partition"
+    )]
+    async fn add_partition(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<PartitionCreate>,
+    ) -> ApiResult<PartitionAdded> {
+        let offering = self.managed(&caller, uuid.0).await?;
+        let row = partitions::add_partition(&self.state.db, offering.offering.id, &body.0.fields())
+            .await?;
+        Ok(PartitionAdded::Created(Json(partition_object(row))))
+    }
+
+    /// Change a partition of an offering (staff, managers)
+    ///
+    /// A partition of another offering is not found here.
+    #[oai(
+        path = "/:uuid/update_partition/",
+        method = "patch",
+        operation_id = "offerings_update_partition"
+    )]
+    async fn update_partition(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<PartitionUpdate>,
+    ) -> ApiResult<Json<Partition>> {
+        let offering = self.managed(&caller, uuid.0).await?;
+        let partition = body.0.partition_uuid;
+        let row = partitions::update_partition(
+            &self.state.db,
+            offering.offering.id,
+            partition,
+            &body.0.fields(),
+        )
+        .await?;
+        Ok(Json(partition_object(row)))
+    }
+
+    /// Remove a partition of an offering (staff, managers)
+    ///
+    /// A partition that catalog links name is kept (409): remove the links
+    /// first. A partition of another offering is not found here.
+    #[oai(
+        path = "/:uuid/remove_partition/",
+        method = "post",
+        operation_id = "offerings_remove_partition"
+    )]
+    async fn remove_partition(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<PartitionRemove>,
+    ) -> ApiResult<CatalogRemoved> {
+        let offering = self.managed(&caller, uuid.0).await?;
+        partitions::remove_partition(&self.state.db, offering.offering.id, body.0.partition_uuid)
+            .await?;
+        Ok(CatalogRemoved::NoContent)
+    }
+}
+
+/// Answer to adding a partition.
+#[derive(ApiResponse)]
+pub enum PartitionAdded {
+    /// Added.
+    #[oai(status = 201)]
+    Created(Json<Partition>),
+}
+
+/// The listing of every offering's catalog links.
+pub struct LinksApi {
+    /// Shared state.
+    pub state: AppState,
+}
+
+list_response!(LinkPage, LinkList, OfferingCatalog);
+
+#[OpenApi(
+    prefix_path = "/api/marketplace-offering-software-catalogs",
+    tag = "Tag::Offerings"
+)]
+impl LinksApi {
+    /// List catalog links
+    ///
+    /// Every offering's links to catalogs, whole-offering and per partition.
+    #[oai(
+        path = "/",
+        method = "get",
+        operation_id = "offering_software_catalogs_list"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// Exact offering.
+        offering_uuid: Query<Option<Uuid>>,
+        /// Case-insensitive part of the offering name.
+        offering_name: Query<Option<String>>,
+        /// Exact catalog.
+        catalog_uuid: Query<Option<Uuid>>,
+        /// Case-insensitive part of the catalog name.
+        catalog_name: Query<Option<String>>,
+        /// Exact partition.
+        partition_uuid: Query<Option<Uuid>>,
+        /// Case-insensitive part of the partition name.
+        partition_name: Query<Option<String>>,
+        /// Links for one partition (`true`) or for the whole offering.
+        has_partition: Query<Option<bool>>,
+        /// Links that enable this CPU family (or every family).
+        cpu_family: Query<Option<String>>,
+        /// Ordering: `offering_name`, `catalog_name`, `partition_name`,
+        /// `partition_priority`, each with `-` for descending.
+        o: Query<Option<Vec<String>>>,
+        /// Page number, from 1.
+        #[oai(example = "examples::page")]
+        page: Query<Option<u64>>,
+        /// Rows per page (default 10, at most 300).
+        #[oai(example = "examples::page_size")]
+        page_size: Query<Option<u64>>,
+    ) -> ApiResult<LinkList> {
+        caller.require_reader(&self.state)?;
+        let page = page_of(page.0, page_size.0)?;
+        let filter = LinkFilter {
+            offering_uuid: offering_uuid.0,
+            offering_name: offering_name.0,
+            catalog_uuid: catalog_uuid.0,
+            catalog_name: catalog_name.0,
+            partition_uuid: partition_uuid.0,
+            partition_name: partition_name.0,
+            has_partition: has_partition.0,
+            cpu_family: cpu_family.0,
+            ordering: o.0.unwrap_or_default(),
+        };
+        let listing = offerings::list_links(&self.state.db, &filter, page).await?;
+        Ok(LinkList::from_listing(
+            request,
+            &self.state,
+            page,
+            listing,
+            |_, link| link_object(link),
+        ))
     }
 }

@@ -217,6 +217,9 @@ impl PackagesApi {
         /// Packages an offering provides: one of their targets is enabled by
         /// the offering's link to their catalog.
         offering_uuid: Query<Option<Uuid>>,
+        /// What runs on this partition: its catalog links (and its offering's
+        /// links without a partition), within what its CPU and GPU can run.
+        partition_uuid: Query<Option<Uuid>>,
         /// Packages with a target of one of these CPU families, e.g.
         /// `x86_64` (repeat or comma-separate for several).
         #[oai(example = "examples::cpu_family")]
@@ -267,6 +270,7 @@ impl PackagesApi {
             has_version: has_version.0,
             targets: target_scope(
                 offering_uuid.0,
+                partition_uuid.0,
                 cpu_family.0,
                 cpu_microarchitecture.0,
                 has_gpu.0,
@@ -303,6 +307,9 @@ impl PackagesApi {
         uuid: Path<Uuid>,
         /// Only what this offering provides.
         offering_uuid: Query<Option<Uuid>>,
+        /// What runs on this partition: its catalog links (and its offering's
+        /// links without a partition), within what its CPU and GPU can run.
+        partition_uuid: Query<Option<Uuid>>,
         /// Only targets of these CPU families.
         cpu_family: Query<Option<Vec<String>>>,
         /// Only targets of these micro-architectures.
@@ -315,6 +322,7 @@ impl PackagesApi {
         caller.require_reader(&self.state)?;
         let scope = target_scope(
             offering_uuid.0,
+            partition_uuid.0,
             cpu_family.0,
             cpu_microarchitecture.0,
             has_gpu.0,

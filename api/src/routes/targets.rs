@@ -118,6 +118,9 @@ impl TargetsApi {
         target_name: Query<Option<String>>,
         /// Targets an offering enables.
         offering_uuid: Query<Option<Uuid>>,
+        /// What runs on this partition: its catalog links (and its offering's
+        /// links without a partition), within what its CPU and GPU can run.
+        partition_uuid: Query<Option<Uuid>>,
         /// CPU families, any of them, e.g. `x86_64`.
         #[oai(example = "examples::cpu_family")]
         cpu_family: Query<Option<Vec<String>>>,
@@ -153,6 +156,7 @@ impl TargetsApi {
             target_name: target_name.0,
             targets: target_scope(
                 offering_uuid.0,
+                partition_uuid.0,
                 cpu_family.0,
                 cpu_microarchitecture.0,
                 has_gpu.0,

@@ -203,6 +203,9 @@ impl VersionsApi {
         /// Versions an offering provides: one of their targets is enabled
         /// by the offering's link to their catalog.
         offering_uuid: Query<Option<Uuid>>,
+        /// What runs on this partition: its catalog links (and its offering's
+        /// links without a partition), within what its CPU and GPU can run.
+        partition_uuid: Query<Option<Uuid>>,
         /// Versions with a target of one of these CPU families, e.g. `aarch64`.
         #[oai(example = "examples::cpu_family")]
         cpu_family: Query<Option<Vec<String>>>,
@@ -250,6 +253,7 @@ impl VersionsApi {
             catalog_type: catalog_type.0.map(Into::into),
             targets: target_scope(
                 offering_uuid.0,
+                partition_uuid.0,
                 cpu_family.0,
                 cpu_microarchitecture.0,
                 has_gpu.0,

@@ -7,12 +7,13 @@ pub mod generation;
 pub mod offerings;
 pub mod packages;
 mod page;
+pub mod partitions;
 pub mod target_scope;
 pub mod targets;
 pub mod versions;
 
 pub use page::{BadParameter, DEFAULT_PAGE_SIZE, Listing, MAX_PAGE_SIZE, Page, order_by};
-pub use target_scope::TargetScope;
+pub use target_scope::{ResolvedScope, TargetScope};
 
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 
@@ -27,6 +28,9 @@ pub enum BrowseError {
     /// The object addressed does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The change conflicts with what is stored; says what to do first.
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] DbErr),

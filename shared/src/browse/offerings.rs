@@ -10,9 +10,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::partitions::PartitionRow;
 use super::target_scope::{Level, link_provides};
-use super::{BadParameter, BrowseError, Listing, Page, list};
-use crate::catalog::{ShortName, resolve_microarchitecture};
+use super::{BadParameter, BrowseError, Listing, Page, list, order_by};
+use crate::catalog::{CpuTarget, ShortName, resolve_microarchitecture};
+use crate::cpu::can_run;
 use crate::sql::{Conditions, statement};
 
 /// An offering.
@@ -32,13 +34,21 @@ pub struct OfferingRow {
     pub modified: DateTime<FixedOffset>,
 }
 
-/// One catalog an offering provides.
+/// One catalog an offering provides, to all its partitions or to one.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct LinkRow {
     /// The link's UUID (`offering_catalog_uuid`).
     pub uuid: Uuid,
     /// The offering's join key.
     pub offering_id: i64,
+    /// The offering's UUID.
+    pub offering_uuid: Uuid,
+    /// The offering's name.
+    pub offering_name: String,
+    /// The partition the link is for; none for the whole offering.
+    pub partition_uuid: Option<Uuid>,
+    /// That partition's name.
+    pub partition_name: Option<String>,
     /// The catalog's UUID.
     pub catalog_uuid: Uuid,
     /// The catalog's name.
@@ -60,6 +70,8 @@ pub struct OfferingDetail {
     pub offering: OfferingRow,
     /// Its catalog links, by catalog name and version.
     pub catalogs: Vec<LinkRow>,
+    /// Its SLURM partitions, by name.
+    pub partitions: Vec<PartitionRow>,
     /// Usernames of its managers.
     pub managers: Vec<String>,
 }
@@ -118,6 +130,10 @@ async fn details(
     for link in links(db, "l.offering_id = ANY($1)", vec![ids.clone().into()]).await? {
         catalogs.entry(link.offering_id).or_default().push(link);
     }
+    let mut partitions: HashMap<i64, Vec<PartitionRow>> = HashMap::new();
+    for (offering_id, partition) in super::partitions::partitions_of(db, ids.clone()).await? {
+        partitions.entry(offering_id).or_default().push(partition);
+    }
     #[derive(FromQueryResult)]
     struct Manager {
         offering_id: i64,
@@ -143,10 +159,88 @@ async fn details(
         .into_iter()
         .map(|offering| OfferingDetail {
             catalogs: catalogs.remove(&offering.id).unwrap_or_default(),
+            partitions: partitions.remove(&offering.id).unwrap_or_default(),
             managers: managers.remove(&offering.id).unwrap_or_default(),
             offering,
         })
         .collect())
+}
+
+const LINK_COLUMNS: &str = "l.uuid, l.offering_id, o.uuid AS offering_uuid, \
+    o.name AS offering_name, r.uuid AS partition_uuid, r.partition_name, \
+    c.uuid AS catalog_uuid, c.name AS catalog_name, c.version AS catalog_version, \
+    l.enabled_cpu_family, l.enabled_cpu_microarchitectures";
+const LINK_FROM: &str = "FROM offering_software_catalogs l \
+    JOIN offerings o ON o.id = l.offering_id \
+    JOIN software_catalogs c ON c.id = l.catalog_id \
+    LEFT JOIN offering_partitions r ON r.id = l.partition_id";
+const LINK_ORDERINGS: [(&str, &str); 4] = [
+    ("offering_name", "o.name"),
+    ("catalog_name", "c.name"),
+    ("partition_name", "r.partition_name"),
+    ("partition_priority", "r.priority_tier"),
+];
+
+/// Filters of the listing of every catalog link (Waldur's).
+#[derive(Debug, Clone, Default)]
+pub struct LinkFilter {
+    /// Exact offering.
+    pub offering_uuid: Option<Uuid>,
+    /// Case-insensitive part of the offering name.
+    pub offering_name: Option<String>,
+    /// Exact catalog.
+    pub catalog_uuid: Option<Uuid>,
+    /// Case-insensitive part of the catalog name.
+    pub catalog_name: Option<String>,
+    /// Exact partition.
+    pub partition_uuid: Option<Uuid>,
+    /// Case-insensitive part of the partition name.
+    pub partition_name: Option<String>,
+    /// Links for one partition (`true`) or for the whole offering.
+    pub has_partition: Option<bool>,
+    /// Links that enable this CPU family (or every family).
+    pub cpu_family: Option<String>,
+    /// `o=` values.
+    pub ordering: Vec<String>,
+}
+
+/// One page of catalog links, of every offering.
+pub async fn list_links(
+    db: &impl ConnectionTrait,
+    filter: &LinkFilter,
+    page: Page,
+) -> Result<Listing<LinkRow>, BrowseError> {
+    let order = order_by(
+        &filter.ordering,
+        &LINK_ORDERINGS,
+        "o.name ASC, c.name ASC, c.version ASC",
+        "l.id ASC",
+    )?;
+    let mut conditions = Conditions::new();
+    conditions.equals("o.uuid", filter.offering_uuid);
+    conditions.contains("o.name", filter.offering_name.as_deref());
+    conditions.equals("c.uuid", filter.catalog_uuid);
+    conditions.contains("c.name", filter.catalog_name.as_deref());
+    conditions.equals("r.uuid", filter.partition_uuid);
+    conditions.contains("r.partition_name", filter.partition_name.as_deref());
+    match filter.has_partition {
+        Some(true) => conditions.push("l.partition_id IS NOT NULL"),
+        Some(false) => conditions.push("l.partition_id IS NULL"),
+        None => {}
+    }
+    if let Some(family) = &filter.cpu_family {
+        let p = conditions.bind(family.clone());
+        conditions.push(format!(
+            "(jsonb_array_length(l.enabled_cpu_family) = 0 \
+              OR l.enabled_cpu_family @> to_jsonb({p}::text))"
+        ));
+    }
+    let columns = format!(
+        "{LINK_COLUMNS}, (SELECT count(*) FROM software_packages p \
+           WHERE p.catalog_id = l.catalog_id AND {}) AS package_count",
+        link_provides(Level::Package)
+    );
+    Ok(list(db, &columns, LINK_FROM, &conditions, &order, page).await?)
 }
 
 /// Catalog links matching `condition` (on link `l`), by catalog name and
@@ -160,13 +254,11 @@ async fn links(
     LinkRow::find_by_statement(statement(
         db,
         format!(
-            "SELECT l.uuid, l.offering_id, c.uuid AS catalog_uuid, c.name AS catalog_name, \
-               c.version AS catalog_version, l.enabled_cpu_family, \
-               l.enabled_cpu_microarchitectures, \
+            "SELECT {LINK_COLUMNS}, \
                (SELECT count(*) FROM software_packages p WHERE p.catalog_id = l.catalog_id \
                   AND {enabled}) AS package_count \
-             FROM offering_software_catalogs l JOIN software_catalogs c ON c.id = l.catalog_id \
-             WHERE {condition} ORDER BY c.name, c.version, l.id"
+             {LINK_FROM} WHERE {condition} \
+             ORDER BY c.name, c.version, r.partition_name NULLS FIRST, l.id"
         ),
         values,
     ))
@@ -239,36 +331,46 @@ pub struct EnabledCpus {
     pub microarchitectures: Vec<String>,
 }
 
-/// Links a catalog to an offering.
+/// Links a catalog to an offering, or to one of its partitions.
 pub async fn add_link(
     db: &impl ConnectionTrait,
     offering_id: i64,
     catalog_uuid: Uuid,
     cpus: &EnabledCpus,
+    partition: Option<Uuid>,
 ) -> Result<LinkRow, BrowseError> {
     let catalog_id = catalog_id(db, catalog_uuid)
         .await?
         .ok_or_else(|| BadParameter::new("catalog", format!("no catalog {catalog_uuid}")))?;
     let cpus = validate_cpus(db, catalog_id, cpus.clone()).await?;
+    let partition = match partition {
+        Some(uuid) => Some(partition_running(db, offering_id, uuid, &cpus).await?),
+        None => None,
+    };
     let inserted = db
         .query_one_raw(statement(
             db,
-            "INSERT INTO offering_software_catalogs \
-               (offering_id, catalog_id, enabled_cpu_family, enabled_cpu_microarchitectures) \
-             VALUES ($1, $2, $3, $4) RETURNING uuid",
+            "INSERT INTO offering_software_catalogs (offering_id, catalog_id, \
+               enabled_cpu_family, enabled_cpu_microarchitectures, partition_id) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING uuid",
             [
                 offering_id.into(),
                 catalog_id.into(),
                 serde_json::json!(cpus.families).into(),
                 serde_json::json!(cpus.microarchitectures).into(),
+                partition.as_ref().map(|p| p.id).into(),
             ],
         ))
         .await;
     let row = match inserted {
         Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let target = match &partition {
+                Some(partition) => format!("partition {}", partition.partition_name),
+                None => "the offering".to_owned(),
+            };
             return Err(BadParameter::new(
                 "catalog",
-                "this catalog is already linked to the offering",
+                format!("this catalog is already linked to {target}"),
             )
             .into());
         }
@@ -277,13 +379,15 @@ pub async fn add_link(
     get_link(db, offering_id, row.try_get("", "uuid")?).await
 }
 
-/// Changes the CPUs a link enables; `None` keeps a list as it is.
+/// Changes the CPUs a link enables, or the partition it is for; `None`
+/// keeps a field as it is.
 pub async fn update_link(
     db: &impl ConnectionTrait,
     offering_id: i64,
     link_uuid: Uuid,
     families: Option<Vec<String>>,
     microarchitectures: Option<Vec<String>>,
+    partition: Option<Uuid>,
 ) -> Result<LinkRow, BrowseError> {
     let link = get_link(db, offering_id, link_uuid).await?;
     let current = |value: &serde_json::Value| -> Vec<String> {
@@ -298,19 +402,35 @@ pub async fn update_link(
         .await?
         .ok_or(BrowseError::NotFound("catalog"))?;
     let cpus = validate_cpus(db, catalog_id, cpus).await?;
-    db.execute_raw(statement(
-        db,
-        "UPDATE offering_software_catalogs SET enabled_cpu_family = $2, \
-           enabled_cpu_microarchitectures = $3, modified = now() \
-         WHERE uuid = $1 AND offering_id = $4",
-        [
-            link_uuid.into(),
-            serde_json::json!(cpus.families).into(),
-            serde_json::json!(cpus.microarchitectures).into(),
-            offering_id.into(),
-        ],
-    ))
-    .await?;
+    let partition = match partition.or(link.partition_uuid) {
+        Some(uuid) => Some(partition_running(db, offering_id, uuid, &cpus).await?),
+        None => None,
+    };
+    let updated = db
+        .execute_raw(statement(
+            db,
+            "UPDATE offering_software_catalogs SET enabled_cpu_family = $2, \
+               enabled_cpu_microarchitectures = $3, partition_id = $5, modified = now() \
+             WHERE uuid = $1 AND offering_id = $4",
+            [
+                link_uuid.into(),
+                serde_json::json!(cpus.families).into(),
+                serde_json::json!(cpus.microarchitectures).into(),
+                offering_id.into(),
+                partition.as_ref().map(|p| p.id).into(),
+            ],
+        ))
+        .await;
+    if let Err(error) = updated {
+        return Err(match error.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => BadParameter::new(
+                "partition",
+                "this catalog is already linked to that partition",
+            )
+            .into(),
+            _ => error.into(),
+        });
+    }
     get_link(db, offering_id, link_uuid).await
 }
 
@@ -367,6 +487,55 @@ async fn catalog_id(db: &impl ConnectionTrait, uuid: Uuid) -> Result<Option<i64>
         ))
         .await?;
     row.map(|row| row.try_get("", "id")).transpose()
+}
+
+/// The partition `uuid` of this offering, once every CPU a link enables
+/// is one the partition's CPU can run (by archspec's graph; `generic` is
+/// the family itself). A partition of another offering is not found.
+async fn partition_running(
+    db: &impl ConnectionTrait,
+    offering_id: i64,
+    uuid: Uuid,
+    cpus: &EnabledCpus,
+) -> Result<PartitionRow, BrowseError> {
+    let partition = match super::partitions::get_partition(db, offering_id, uuid).await {
+        Err(BrowseError::NotFound(_)) => {
+            return Err(BadParameter::new(
+                "partition",
+                format!("no partition {uuid} on this offering"),
+            )
+            .into());
+        }
+        other => other?,
+    };
+    let Ok(host) = CpuTarget::parse(&partition.cpu_arch) else {
+        return Ok(partition);
+    };
+    if let Some(family) = cpus.families.iter().find(|family| *family != host.family()) {
+        return Err(BadParameter::new(
+            "enabled_cpu_family",
+            format!(
+                "{family:?} cannot run on partition {} ({host})",
+                partition.partition_name
+            ),
+        )
+        .into());
+    }
+    if let Some(micro) = cpus
+        .microarchitectures
+        .iter()
+        .find(|micro| !can_run(&host, host.family(), micro))
+    {
+        return Err(BadParameter::new(
+            "enabled_cpu_microarchitectures",
+            format!(
+                "{micro:?} builds do not run on partition {} ({host})",
+                partition.partition_name
+            ),
+        )
+        .into());
+    }
+    Ok(partition)
 }
 
 /// Every enabled family and micro-architecture must be among the catalog's

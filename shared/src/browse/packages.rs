@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::target_scope::Level;
 use super::targets::TargetRow;
 use super::versions::VersionRow;
-use super::{BrowseError, Listing, Page, TargetScope, list, order_by};
+use super::{BrowseError, Listing, Page, ResolvedScope, TargetScope, list, order_by};
 use crate::catalog::CatalogType;
 use crate::sql::{Conditions, contains_pattern, statement};
 
@@ -311,7 +311,7 @@ pub async fn get_package(
 async fn targets_by_version(
     db: &impl ConnectionTrait,
     version_ids: Vec<i64>,
-    scope: &TargetScope,
+    scope: &ResolvedScope,
 ) -> Result<HashMap<i64, Vec<TargetRow>>, DbErr> {
     let rows = super::targets::targets_of_versions(db, version_ids, scope).await?;
     let mut by_version: HashMap<i64, Vec<TargetRow>> = HashMap::new();

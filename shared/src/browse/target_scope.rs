@@ -1,5 +1,6 @@
 //! The conditions that belong to one target: which offering provides it
-//! (within the CPUs its catalog link enables), its CPU family and
+//! (within the CPUs its catalog link enables), which partition runs it (its
+//! links, and what the partition's CPU and GPU can run), its CPU family and
 //! micro-architecture, and its GPUs. A package or a version matches when
 //! **one** of its targets satisfies all of them together; a target list
 //! applies them to each target. Every listing takes them from here, so
@@ -11,7 +12,8 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::BadParameter;
-use crate::catalog::{ShortName, resolve_microarchitecture};
+use crate::catalog::{CpuTarget, ShortName, resolve_microarchitecture};
+use crate::cpu::can_run;
 use crate::sql::{Conditions, statement};
 
 /// The key of a target's metadata that lists its GPU architectures
@@ -23,6 +25,10 @@ pub const GPU_ARCHITECTURES_KEY: &str = "gpu_arch";
 pub struct TargetScope {
     /// The offering whose catalog links must provide the target.
     pub offering_uuid: Option<Uuid>,
+    /// The partition that must run the target: one of its links (or its
+    /// offering's links without a partition) enables it, and its CPU and
+    /// GPU can run it.
+    pub partition_uuid: Option<Uuid>,
     /// CPU families, any of them (`x86_64`).
     pub cpu_families: Vec<String>,
     /// Micro-architectures, any of them (`amd/zen4`, or the short `zen4`).
@@ -44,17 +50,38 @@ pub(crate) enum Level {
     Target,
 }
 
-impl TargetScope {
-    /// Whether any condition is set.
-    pub fn is_empty(&self) -> bool {
-        self.offering_uuid.is_none() && !self.has_cpu_or_gpu_condition()
-    }
+/// A [`TargetScope`] checked against the database: short names resolved,
+/// the partition's CPU turned into the micro-architectures it runs.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedScope {
+    scope: TargetScope,
+    partition: Option<PartitionCpu>,
+}
 
+/// What a partition runs, as the stored targets name CPUs.
+#[derive(Debug, Clone)]
+enum PartitionCpu {
+    /// No such partition: nothing matches.
+    Unknown,
+    /// A partition of offering `offering_id`.
+    Known {
+        id: i64,
+        offering_id: i64,
+        /// The family of its CPU and the stored micro-architectures that
+        /// CPU runs; `None` when the partition does not say its CPU.
+        runs: Option<(String, Vec<String>)>,
+        /// Its GPU; `None` for CPU-only nodes.
+        gpu: Option<String>,
+    },
+}
+
+impl TargetScope {
     fn has_cpu_or_gpu_condition(&self) -> bool {
         !self.cpu_families.is_empty()
             || !self.cpu_microarchitectures.is_empty()
             || self.has_gpu.is_some()
             || self.gpu_arch.is_some()
+            || self.partition_uuid.is_some()
     }
 
     /// Replaces short micro-architecture names (`zen4`) by the full one
@@ -66,9 +93,16 @@ impl TargetScope {
         mut self,
         db: &impl ConnectionTrait,
         catalog: Option<Uuid>,
-    ) -> Result<Self, ResolveError> {
+    ) -> Result<ResolvedScope, ResolveError> {
+        let partition = match self.partition_uuid {
+            Some(uuid) => Some(partition_cpu(db, uuid).await?),
+            None => None,
+        };
         if self.cpu_microarchitectures.is_empty() {
-            return Ok(self);
+            return Ok(ResolvedScope {
+                scope: self,
+                partition,
+            });
         }
         let known = stored_microarchitectures(db, catalog).await?;
         let known: BTreeSet<&str> = known.iter().map(String::as_str).collect();
@@ -87,13 +121,19 @@ impl TargetScope {
                 }
             }
         }
-        Ok(self)
+        Ok(ResolvedScope {
+            scope: self,
+            partition,
+        })
     }
+}
 
+impl ResolvedScope {
     /// Adds this scope's conditions for rows of `level` to `conditions`.
     pub(crate) fn push(&self, conditions: &mut Conditions, level: Level) {
-        if !self.has_cpu_or_gpu_condition() {
-            if let Some(offering) = self.offering_uuid {
+        let scope = &self.scope;
+        if !scope.has_cpu_or_gpu_condition() {
+            if let Some(offering) = scope.offering_uuid {
                 let offering = conditions.bind(offering);
                 conditions.push(offered_by(&offering, level));
             }
@@ -102,12 +142,12 @@ impl TargetScope {
         if level == Level::Package {
             // Necessary conditions that the packages' CPU summaries answer
             // from an index, before the per-target check below.
-            if !self.cpu_families.is_empty() {
-                let p = conditions.bind(self.cpu_families.clone());
+            if !scope.cpu_families.is_empty() {
+                let p = conditions.bind(scope.cpu_families.clone());
                 conditions.push(format!("p.cpu_families && {p}::text[]"));
             }
-            if !self.cpu_microarchitectures.is_empty() {
-                let p = conditions.bind(self.cpu_microarchitectures.clone());
+            if !scope.cpu_microarchitectures.is_empty() {
+                let p = conditions.bind(scope.cpu_microarchitectures.clone());
                 conditions.push(format!("p.cpu_microarchitectures && {p}::text[]"));
             }
         }
@@ -126,8 +166,49 @@ impl TargetScope {
 
     /// The conditions on one target `t` of package `p`.
     fn target_conditions(&self, conditions: &mut Conditions) -> Vec<String> {
+        let scope = &self.scope;
         let mut clauses = Vec::new();
-        if let Some(offering) = self.offering_uuid {
+        let gpus = format!("coalesce(t.metadata->'{GPU_ARCHITECTURES_KEY}', '[]'::jsonb)");
+        match &self.partition {
+            None => {}
+            Some(PartitionCpu::Unknown) => clauses.push("false".to_owned()),
+            Some(PartitionCpu::Known {
+                id,
+                offering_id,
+                runs,
+                gpu,
+            }) => {
+                let offering = conditions.bind(*offering_id);
+                let partition = conditions.bind(*id);
+                clauses.push(format!(
+                    "EXISTS (SELECT 1 FROM offering_software_catalogs l \
+                       WHERE l.offering_id = {offering} \
+                         AND (l.partition_id = {partition} OR l.partition_id IS NULL) \
+                         AND l.catalog_id = p.catalog_id AND {ENABLES_TARGET})"
+                ));
+                // A target without a CPU (a source build) runs anywhere.
+                if let Some((family, micros)) = runs {
+                    let family = conditions.bind(family.clone());
+                    let micros = conditions.bind(micros.clone());
+                    clauses.push(format!(
+                        "(t.cpu_family IS NULL OR (t.cpu_family = {family} \
+                           AND t.cpu_microarchitecture = ANY({micros}::text[])))"
+                    ));
+                }
+                // CPU-only builds run on every node; GPU builds where the
+                // partition has that GPU.
+                match gpu {
+                    Some(gpu) => {
+                        let gpu = conditions.bind(gpu.clone());
+                        clauses.push(format!(
+                            "(jsonb_array_length({gpus}) = 0 OR {gpus} @> to_jsonb({gpu}::text))"
+                        ));
+                    }
+                    None => clauses.push(format!("jsonb_array_length({gpus}) = 0")),
+                }
+            }
+        }
+        if let Some(offering) = scope.offering_uuid {
             let offering = conditions.bind(offering);
             clauses.push(format!(
                 "EXISTS (SELECT 1 FROM offering_software_catalogs l \
@@ -135,21 +216,20 @@ impl TargetScope {
                    WHERE o.uuid = {offering} AND l.catalog_id = p.catalog_id AND {ENABLES_TARGET})"
             ));
         }
-        if !self.cpu_families.is_empty() {
-            let p = conditions.bind(self.cpu_families.clone());
+        if !scope.cpu_families.is_empty() {
+            let p = conditions.bind(scope.cpu_families.clone());
             clauses.push(format!("t.cpu_family = ANY({p}::text[])"));
         }
-        if !self.cpu_microarchitectures.is_empty() {
-            let p = conditions.bind(self.cpu_microarchitectures.clone());
+        if !scope.cpu_microarchitectures.is_empty() {
+            let p = conditions.bind(scope.cpu_microarchitectures.clone());
             clauses.push(format!("t.cpu_microarchitecture = ANY({p}::text[])"));
         }
-        let gpus = format!("coalesce(t.metadata->'{GPU_ARCHITECTURES_KEY}', '[]'::jsonb)");
-        match self.has_gpu {
+        match scope.has_gpu {
             Some(true) => clauses.push(format!("jsonb_array_length({gpus}) > 0")),
             Some(false) => clauses.push(format!("jsonb_array_length({gpus}) = 0")),
             None => {}
         }
-        if let Some(gpu) = &self.gpu_arch {
+        if let Some(gpu) = &scope.gpu_arch {
             let p = conditions.bind(gpu.clone());
             clauses.push(format!(
                 "EXISTS (SELECT 1 FROM jsonb_array_elements_text({gpus}) g \
@@ -206,6 +286,45 @@ fn offered_by(offering: &str, level: Level) -> String {
            WHERE o.uuid = {offering} AND l.catalog_id = p.catalog_id AND {})",
         link_provides(level)
     )
+}
+
+/// What partition `uuid` runs: its stored micro-architectures that its CPU
+/// can run (by archspec), and its GPU.
+async fn partition_cpu(db: &impl ConnectionTrait, uuid: Uuid) -> Result<PartitionCpu, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: i64,
+        offering_id: i64,
+        cpu_arch: String,
+        gpu_arch: String,
+    }
+    let row = Row::find_by_statement(statement(
+        db,
+        "SELECT id, offering_id, cpu_arch, gpu_arch FROM offering_partitions WHERE uuid = $1",
+        [uuid.into()],
+    ))
+    .one(db)
+    .await?;
+    let Some(row) = row else {
+        return Ok(PartitionCpu::Unknown);
+    };
+    let runs = match CpuTarget::parse(&row.cpu_arch) {
+        Ok(host) => {
+            let stored = stored_microarchitectures(db, None).await?;
+            let runnable = stored
+                .into_iter()
+                .filter(|micro| can_run(&host, host.family(), micro))
+                .collect();
+            Some((host.family().to_owned(), runnable))
+        }
+        Err(_) => None,
+    };
+    Ok(PartitionCpu::Known {
+        id: row.id,
+        offering_id: row.offering_id,
+        runs,
+        gpu: (!row.gpu_arch.is_empty()).then_some(row.gpu_arch),
+    })
 }
 
 /// The distinct micro-architectures stored, of one catalog or of all.

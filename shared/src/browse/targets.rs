@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
 use super::target_scope::{GPU_ARCHITECTURES_KEY, Level};
-use super::{BrowseError, Listing, Page, TargetScope, list, order_by, statement};
+use super::{BrowseError, Listing, Page, ResolvedScope, TargetScope, list, order_by, statement};
 use crate::sql::Conditions;
 
 /// A target as the API shows it.
@@ -153,7 +153,7 @@ pub async fn get_target(db: &impl ConnectionTrait, uuid: Uuid) -> Result<TargetR
 pub async fn targets_of_versions(
     db: &impl ConnectionTrait,
     version_ids: Vec<i64>,
-    scope: &TargetScope,
+    scope: &ResolvedScope,
 ) -> Result<Vec<TargetRow>, DbErr> {
     let mut conditions = Conditions::new();
     let ids = conditions.bind(version_ids);

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::packages::ExtensionRow;
 use super::target_scope::Level;
-use super::{BrowseError, Listing, Page, TargetScope, list, order_by, statement};
+use super::{BrowseError, Listing, Page, ResolvedScope, TargetScope, list, order_by, statement};
 use crate::catalog::CatalogType;
 use crate::sql::Conditions;
 
@@ -205,7 +205,7 @@ pub async fn get_version(
 pub async fn versions_of_package(
     db: &impl ConnectionTrait,
     package_id: i64,
-    scope: &TargetScope,
+    scope: &ResolvedScope,
     limit: u64,
 ) -> Result<Listing<VersionRow>, DbErr> {
     let mut conditions = Conditions::new();

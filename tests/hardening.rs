@@ -238,7 +238,7 @@ async fn bodies_over_the_limit_are_413_before_they_are_read() {
             path,
             Some(&staff),
             Some(
-                json!({"name": "Local", "version": "1", "catalog_type": "spack",
+                json!({"name": "Local", "version": "1", "catalog_type": "source_package",
                         "description": "x".repeat(9_000)}),
             ),
         )
@@ -252,8 +252,8 @@ async fn errors_echo_only_an_excerpt_of_bad_input() {
     let staff = app.token("staff", true).await;
     let long = "y".repeat(50_000);
     for body in [
-        json!({"name": [long], "version": "1", "catalog_type": "spack"}),
-        json!({"name": "A", "version": {"v": long}, "catalog_type": "spack"}),
+        json!({"name": [long], "version": "1", "catalog_type": "source_package"}),
+        json!({"name": "A", "version": {"v": long}, "catalog_type": "source_package"}),
         json!({"name": "A", "version": "1", "catalog_type": long}),
     ] {
         let answer = app
@@ -503,7 +503,7 @@ async fn text_fields_are_bounded_and_control_characters_refused() {
         text.truncate(n);
         text
     };
-    let catalog = |name: String, version: String| json!({"name": name, "version": version, "catalog_type": "spack"});
+    let catalog = |name: String, version: String| json!({"name": name, "version": version, "catalog_type": "source_package"});
     let cases = [
         (
             Method::POST,
@@ -526,7 +526,7 @@ async fn text_fields_are_bounded_and_control_characters_refused() {
         (
             Method::POST,
             "/api/marketplace-software-catalogs/".to_owned(),
-            json!({"name": "A", "version": "1", "catalog_type": "spack",
+            json!({"name": "A", "version": "1", "catalog_type": "source_package",
                    "description": "ok\n\u{7}bell"}),
             "description",
         ),
@@ -635,7 +635,7 @@ async fn text_fields_are_bounded_and_control_characters_refused() {
             "/api/marketplace-software-catalogs/",
             Some(&staff),
             Some(
-                json!({"name": long(255), "version": long(255), "catalog_type": "spack",
+                json!({"name": long(255), "version": long(255), "catalog_type": "source_package",
                         "description": "line one\nline two\ttabbed"}),
             ),
         )

@@ -566,6 +566,12 @@ async fn text_fields_are_bounded_and_control_characters_refused() {
             "url",
         ),
         (
+            Method::POST,
+            "/api/marketplace-software-catalogs/import_catalog/".to_owned(),
+            json!({"name": "EESSI", "version": long(3_000)}),
+            "version",
+        ),
+        (
             Method::PATCH,
             "/api/admin/settings/".to_owned(),
             json!({"SOFTWARE_CATALOG_EESSI_API_URL": "/data/\u{0}"}),

@@ -177,8 +177,10 @@ pub struct CatalogUpdate {
 #[derive(Debug, Object)]
 pub struct CatalogImport {
     /// The catalog name of a configured source: `EESSI` or `Spack` by default.
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub name: String,
     /// The version to load (default: the setting, else the newest the source has).
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub version: Option<String>,
 }
 

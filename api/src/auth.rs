@@ -61,6 +61,10 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut RequestBody,
         _options: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
+        // A write's caller was resolved before its body was read.
+        if let Some(caller) = request.data::<Caller>() {
+            return Ok(caller.clone());
+        }
         let state = request.data::<AppState>().ok_or(ApiError::Internal)?;
         Ok(resolve(state, request.headers()).await?)
     }
@@ -81,9 +85,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, Ap
     let key = header
         .to_str()
         .ok()
-        .and_then(|value| value.strip_prefix("Token "))
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
+        .and_then(token_key)
         .ok_or(ApiError::Unauthorized(
             "the Authorization header must be `Token <key>`",
         ))?;
@@ -101,6 +103,15 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, Ap
         }
         None => Err(ApiError::Unauthorized("invalid token")),
     }
+}
+
+/// The key of `Token <key>`; the keyword in any case, as HTTP schemes are.
+fn token_key(value: &str) -> Option<&str> {
+    let (scheme, key) = value
+        .trim_start()
+        .split_once(|c: char| c.is_ascii_whitespace())?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("token") && !key.is_empty()).then_some(key)
 }
 
 const NO_CREDENTIALS: ApiError =
@@ -146,6 +157,21 @@ impl Caller {
             Err(ApiError::Forbidden(
                 "only staff and this offering's managers may do this",
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_key;
+
+    #[test]
+    fn the_token_keyword_is_case_insensitive() {
+        for value in ["Token abc", "token abc", "TOKEN abc", "tOkEn   abc "] {
+            assert_eq!(token_key(value), Some("abc"), "{value}");
+        }
+        for value in ["Bearer abc", "Token", "Token ", "Tokenabc", ""] {
+            assert_eq!(token_key(value), None, "{value}");
         }
     }
 }

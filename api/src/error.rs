@@ -1,6 +1,7 @@
 //! Every error the API answers is JSON: `{"detail": "...", "field": "..."}`,
 //! with `field` naming the parameter or body field at fault when there is one.
 
+use poem::error::ReadBodyError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
@@ -8,6 +9,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 use softcat_shared::browse::{BadParameter, BrowseError};
 use softcat_shared::jobs::JobError;
+
+use crate::middleware::{BodyTooLarge, body_too_large};
 
 /// An error answered to the caller.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -21,6 +24,15 @@ pub enum ApiError {
     /// Nothing at this address: 404.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A page past the last page of a listing: 404 naming `page`.
+    #[error("page: invalid page; the last page is {last}")]
+    PageNotFound {
+        /// The last page (1 when there are no rows).
+        last: u64,
+    },
+    /// A body larger than its route accepts: 413.
+    #[error(transparent)]
+    TooLarge(#[from] BodyTooLarge),
     /// A parameter or field that cannot be used: 400.
     #[error(transparent)]
     Invalid(#[from] BadParameter),
@@ -81,7 +93,8 @@ impl poem::error::ResponseError for ApiError {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::PageNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -116,9 +129,12 @@ pub enum ErrorResponse {
     /// The caller may not do this.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// Nothing at this address.
+    /// Nothing at this address, or a page past the last (`field`: `page`).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The request body is larger than the route accepts.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
     /// The object is not in a state that allows this.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
@@ -134,8 +150,8 @@ impl From<ApiError> for ErrorResponse {
     fn from(error: ApiError) -> Self {
         let body = |field: Option<String>| {
             Json(ErrorBody {
-                detail: error.to_string(),
-                field,
+                detail: excerpt(&error.to_string()),
+                field: field.map(|field| excerpt(&field)),
             })
         };
         match &error {
@@ -143,6 +159,8 @@ impl From<ApiError> for ErrorResponse {
             ApiError::Unauthorized(_) => Self::Unauthorized(body(None)),
             ApiError::Forbidden(_) => Self::Forbidden(body(None)),
             ApiError::NotFound(_) => Self::NotFound(body(None)),
+            ApiError::PageNotFound { .. } => Self::NotFound(body(Some("page".into()))),
+            ApiError::TooLarge(_) => Self::PayloadTooLarge(body(Some("body".into()))),
             ApiError::Conflict(_) => Self::Conflict(body(None)),
             ApiError::Unavailable(_) => Self::Unavailable(body(None)),
             ApiError::Internal => Self::Internal(body(None)),
@@ -181,8 +199,17 @@ pub async fn to_json(error: poem::Error) -> Response {
         // A malformed UUID in a path addresses nothing.
         return json_error(StatusCode::NOT_FOUND, "not found", None);
     }
-    if error.is::<ParseRequestPayloadError>() {
-        return json_error(status, &error.to_string(), Some("body"));
+    if let Some(payload) = error.downcast_ref::<ParseRequestPayloadError>() {
+        let (field, detail) = payload_problem(&payload.reason);
+        return json_error(status, &detail, Some(&field));
+    }
+    if let Some(too_large) = error.downcast_ref::<BodyTooLarge>() {
+        return poem::error::ResponseError::as_response(&ApiError::TooLarge(*too_large));
+    }
+    if let Some(ReadBodyError::Io(io)) = error.downcast_ref::<ReadBodyError>()
+        && let Some(too_large) = body_too_large(io)
+    {
+        return poem::error::ResponseError::as_response(&ApiError::TooLarge(too_large));
     }
     if status.is_server_error() {
         tracing::error!(%error, "request failed");
@@ -191,10 +218,65 @@ pub async fn to_json(error: poem::Error) -> Response {
     json_error(status, &error.to_string(), None)
 }
 
+/// Longest `detail` answered; longer ones (which echo the caller's input)
+/// keep their start.
+pub const MAX_DETAIL_CHARS: usize = 200;
+
+/// `detail` cut to [`MAX_DETAIL_CHARS`] characters, marked where it was cut.
+pub fn excerpt(detail: &str) -> String {
+    match detail.char_indices().nth(MAX_DETAIL_CHARS) {
+        None => detail.to_owned(),
+        Some((end, _)) => format!("{}… (cut)", &detail[..end]),
+    }
+}
+
+/// The pattern every single-line text field of a body matches: no control
+/// characters (NUL included).
+pub const SINGLE_LINE: &str = "^[^\\x00-\\x1F\\x7F]*$";
+/// The pattern of free-text fields: tabs and line breaks, no other control
+/// characters.
+pub const MULTI_LINE: &str = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$";
+
+/// The field at fault and a readable detail, from poem-openapi's message for
+/// a body that does not parse or validate (`field `name` verification
+/// failed. maxLength(255)`); `body` when no field is named.
+fn payload_problem(reason: &str) -> (String, String) {
+    let field = reason
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(field, _)| field.to_owned());
+    let Some(field) = field else {
+        return ("body".to_owned(), excerpt(&format!("body: {reason}")));
+    };
+    let check = reason
+        .split_once("verification failed. ")
+        .map_or("", |(_, check)| check);
+    let bound = |name: &str| {
+        check
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('('))
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map(str::to_owned)
+    };
+    let detail = if let Some(n) = bound("maxLength") {
+        format!("{field}: at most {n} characters")
+    } else if let Some(n) = bound("maxItems") {
+        format!("{field}: at most {n} items")
+    } else if check == format!("pattern(\"{SINGLE_LINE}\")")
+        || check == format!("pattern(\"{MULTI_LINE}\")")
+    {
+        format!("{field}: may not contain control characters")
+    } else {
+        format!("{field}: {reason}")
+    };
+    (field, excerpt(&detail))
+}
+
 fn json_error(status: StatusCode, detail: &str, field: Option<&str>) -> Response {
+    let detail = excerpt(detail);
     let mut body = serde_json::json!({ "detail": detail });
     if let Some(field) = field {
-        body["field"] = field.into();
+        body["field"] = excerpt(field).into();
     }
     poem::web::Json(body).with_status(status).into_response()
 }
@@ -219,4 +301,35 @@ pub async fn reject_nul_parameters<E: poem::Endpoint>(
         .call(request)
         .await
         .map(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_details_are_cut() {
+        let long = "x".repeat(10_000);
+        let cut = excerpt(&long);
+        assert!(cut.chars().count() < MAX_DETAIL_CHARS + 10, "{cut}");
+        assert_eq!(excerpt("short"), "short");
+        assert!(excerpt(&"é".repeat(300)).starts_with("éé"));
+    }
+
+    #[test]
+    fn validation_failures_name_their_field() {
+        let (field, detail) = payload_problem(
+            "failed to parse \"CatalogCreate\": field `name` verification failed. maxLength(255)",
+        );
+        assert_eq!(
+            (field.as_str(), detail.as_str()),
+            ("name", "name: at most 255 characters")
+        );
+        let (field, detail) = payload_problem(&format!(
+            "field `managers` verification failed. pattern(\"{SINGLE_LINE}\")"
+        ));
+        assert_eq!(field, "managers");
+        assert_eq!(detail, "managers: may not contain control characters");
+        assert_eq!(payload_problem("expected value at line 1").0, "body");
+    }
 }

@@ -8,19 +8,30 @@ mod cache;
 mod error;
 mod filters;
 mod listing;
+mod middleware;
+mod route_label;
 mod routes;
 mod state;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use poem::http::uri::Scheme;
 use poem::middleware::{NormalizePath, TrailingSlash};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server};
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
-use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use softcat_shared::config::Config;
 use softcat_shared::jobs::JobQueue;
@@ -36,6 +47,8 @@ use routes::partitions::PartitionsApi;
 use routes::settings::SettingsApi;
 use routes::targets::TargetsApi;
 use routes::versions::VersionsApi;
+
+use route_label::RouteLabels;
 
 /// The API's OpenAPI service: every operation, documented.
 fn service(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
@@ -82,6 +95,7 @@ fn service(state: &AppState) -> OpenApiService<impl poem_openapi::OpenApi, ()> {
 /// one log line per request.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = service(&state);
+    let labels = Arc::new(RouteLabels::from_spec(&service.spec()));
     Route::new()
         .at("/metrics", poem::get(metrics))
         .at("/api/openapi.json", service.spec_endpoint())
@@ -90,14 +104,20 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", service)
         .around(cache::around)
         .around(error::reject_nul_parameters)
+        // The caller of a write, and the body's size, before anything else.
+        .around(middleware::guard)
         .data(state)
         .catch_all_error(error::to_json)
-        .around(log_request)
+        .around(move |endpoint, request| log_request(endpoint, request, labels.clone()))
         // `/api/…/` (the marketplace's style) and `/api/…` both route.
         .with(NormalizePath::new(TrailingSlash::Trim))
 }
 
-async fn log_request<E: Endpoint>(endpoint: E, request: Request) -> poem::Result<Response> {
+async fn log_request<E: Endpoint>(
+    endpoint: E,
+    request: Request,
+    labels: Arc<RouteLabels>,
+) -> poem::Result<Response> {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -111,9 +131,10 @@ async fn log_request<E: Endpoint>(endpoint: E, request: Request) -> poem::Result
         latency_ms = elapsed.as_secs_f64() * 1e3,
         "request"
     );
+    // Labels from fixed sets only: an unknown path or method is one value.
     softcat_shared::metrics::http_request(
-        method.as_str(),
-        &softcat_shared::metrics::route_of(&path),
+        route_label::method(&method),
+        labels.route(&path),
         status,
         elapsed,
     );
@@ -144,10 +165,15 @@ pub enum ServeError {
 
 /// A bound, not yet serving API: tests read its port before running it.
 pub struct ApiServer {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     state: AppState,
     grace: Duration,
+    header_read_timeout: Duration,
+    max_connections: usize,
 }
+
+/// The answer to a connection over [`ApiConfig::max_connections`](softcat_shared::config::ApiConfig).
+const TOO_MANY_CONNECTIONS: &str = "{\"detail\": \"too many connections; try again shortly\"}";
 
 impl ApiServer {
     /// Binds the configured address (port 0 picks a free one).
@@ -163,38 +189,148 @@ impl ApiServer {
         {
             return Err(ServeError::PublicUrl(url.clone()));
         }
-        let acceptor = TcpListener::bind(api.listen.clone())
-            .into_acceptor()
+        let listener = TcpListener::bind(api.listen.as_str())
             .await
             .map_err(|source| ServeError::Listen {
                 address: api.listen.clone(),
                 source,
             })?;
-        let grace = Duration::from_secs(api.shutdown_grace_secs);
         Ok(Self {
-            acceptor,
+            listener,
+            grace: Duration::from_secs(api.shutdown_grace_secs),
+            header_read_timeout: api.header_read_timeout(),
+            max_connections: api.max_connections,
             state: AppState::new(db, config, queue),
-            grace,
         })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.acceptor
-            .local_addr()
-            .into_iter()
-            .find_map(|addr| addr.as_socket_addr().copied())
+        self.listener.local_addr().ok()
     }
 
     /// Serves until `shutdown` completes, then lets running requests finish
     /// within the grace period.
+    ///
+    /// hyper serves each connection (HTTP/1.1, or HTTP/2 with prior
+    /// knowledge) with its header-read timeout: a connection that sends
+    /// nothing, or does not finish a request's headers, within
+    /// `api.header_read_timeout_secs` is closed. At most
+    /// `api.max_connections` connections are served at once; one more is
+    /// answered 503 and closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        tracing::info!(address = ?self.local_addr(), "API listening");
-        let follower = tokio::spawn(cache::follow_generation(self.state.clone()));
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app(self.state), shutdown, Some(self.grace))
-            .await;
+        let Self {
+            listener,
+            state,
+            grace,
+            header_read_timeout,
+            max_connections,
+        } = self;
+        let local_addr = listener.local_addr()?;
+        tracing::info!(address = %local_addr, max_connections, "API listening");
+        let follower = tokio::spawn(cache::follow_generation(state.clone()));
+        let endpoint = Arc::new(app(state));
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let saturated = AtomicBool::new(false);
+        let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => {
+                    let (stream, remote_addr) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            // Out of file descriptors, most likely: let some close.
+                            tracing::warn!(%error, "cannot accept a connection");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        if !saturated.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(max_connections, "connection limit reached; refusing connections");
+                        }
+                        refuse(&stream);
+                        continue;
+                    };
+                    saturated.store(false, Ordering::Relaxed);
+                    let builder = builder.clone();
+                    let endpoint = endpoint.clone();
+                    let watcher = graceful.watcher();
+                    connections.spawn(async move {
+                        let _permit = permit;
+                        // hyper's header timer starts once the protocol is known,
+                        // from the first byte: wait for that byte as long.
+                        let mut first = [0u8; 1];
+                        match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
+                            Ok(Ok(1..)) => {}
+                            _ => return,
+                        }
+                        let service = hyper::service::service_fn(move |request| {
+                            let endpoint = endpoint.clone();
+                            async move { answer(&*endpoint, request, local_addr, remote_addr).await }
+                        });
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .into_owned();
+                        if let Err(error) = watcher.watch(connection).await {
+                            tracing::debug!(%error, %remote_addr, "connection ended");
+                        }
+                    });
+                }
+            }
+        }
+        drop(listener);
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "API stopping; finishing requests"
+        );
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after the grace period are closed");
+        }
+        connections.shutdown().await;
         follower.abort();
-        result
+        Ok(())
     }
+}
+
+/// The hyper service of one connection: each request through the app.
+type HyperResponse =
+    hyper::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>>;
+
+async fn answer<E: Endpoint>(
+    endpoint: &E,
+    request: hyper::Request<hyper::body::Incoming>,
+    local_addr: SocketAddr,
+    remote_addr: SocketAddr,
+) -> Result<HyperResponse, Infallible> {
+    let request = Request::from((
+        request,
+        LocalAddr(Addr::SocketAddr(local_addr)),
+        RemoteAddr(Addr::SocketAddr(remote_addr)),
+        Scheme::HTTP,
+    ));
+    Ok(endpoint.get_response(request).await.into())
+}
+
+/// Answers a connection over the limit with a 503, as far as the socket
+/// takes it without waiting, and closes it.
+fn refuse(stream: &TcpStream) {
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{TOO_MANY_CONNECTIONS}",
+        TOO_MANY_CONNECTIONS.len()
+    );
+    let _ = stream.try_write(answer.as_bytes());
 }

@@ -93,19 +93,26 @@ macro_rules! list_response {
 
         impl $response {
             /// The response for one page of rows, each made an object by
-            /// `object(base_url, row)`.
+            /// `object(base_url, row)`; a page past the last is a 404
+            /// naming `page`.
             pub fn from_listing<R>(
                 request: &poem::Request,
                 state: &$crate::state::AppState,
                 page: softcat_shared::browse::Page,
                 listing: softcat_shared::browse::Listing<R>,
                 object: impl Fn(&str, R) -> $item,
-            ) -> Self {
+            ) -> Result<Self, $crate::error::ErrorResponse> {
+                if page.is_past_end(listing.count) {
+                    return Err($crate::error::ApiError::PageNotFound {
+                        last: page.last(listing.count),
+                    }
+                    .into());
+                }
                 let base = state.base_url(request);
                 let links = $crate::listing::PageLinks::new(request, &base, page, listing.count);
                 let results = listing.rows.into_iter().map(|row| object(&base, row)).collect();
                 let link = links.header();
-                Self::Ok(
+                Ok(Self::Ok(
                     poem_openapi::payload::Json($page {
                         count: links.count,
                         next: links.next,
@@ -114,7 +121,7 @@ macro_rules! list_response {
                     }),
                     links.count,
                     link,
-                )
+                ))
             }
         }
     };

@@ -119,6 +119,21 @@ pub struct ApiConfig {
     pub anonymous_reads: bool,
     /// Seconds a running request may take to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Seconds a connection has to send a request's headers, counted from
+    /// its opening or the end of its previous answer; one that has not
+    /// finished them by then (a silent, slow or idle keep-alive
+    /// connection) is closed.
+    pub header_read_timeout_secs: u64,
+    /// Connections served at once; further ones are answered 503 and
+    /// closed until some close. Keep it below the process's file limit.
+    pub max_connections: usize,
+}
+
+impl ApiConfig {
+    /// The header-read timeout as a duration.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
 }
 
 /// Bounds on fetching untrusted source data: size, time and retries.
@@ -214,6 +229,8 @@ impl Default for Config {
                 public_url: None,
                 anonymous_reads: false,
                 shutdown_grace_secs: 10,
+                header_read_timeout_secs: 30,
+                max_connections: 1024,
             },
             jobs: JobsConfig {
                 queue: "softcat:jobs".into(),
@@ -301,6 +318,11 @@ impl Config {
     /// Refuses values that parse but cannot work, naming the key.
     fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
+            (
+                "api.header_read_timeout_secs",
+                self.api.header_read_timeout_secs,
+            ),
+            ("api.max_connections", self.api.max_connections as u64),
             ("jobs.concurrency", self.jobs.concurrency as u64),
             ("jobs.max_attempts", u64::from(self.jobs.max_attempts)),
             ("jobs.timeout_secs", self.jobs.timeout_secs),

@@ -30,15 +30,20 @@ pub struct Answer {
 impl TestApp {
     /// An API over an empty, migrated database.
     pub async fn spawn(anonymous_reads: bool) -> Self {
+        Self::spawn_with(|api| api.anonymous_reads = anonymous_reads).await
+    }
+
+    /// An API over an empty, migrated database, its API configuration
+    /// changed by `configure` after the test defaults are set.
+    pub async fn spawn_with(configure: impl FnOnce(&mut ApiConfig)) -> Self {
         let db = TestDb::new().await;
         let queue = TestQueue::new();
         let mut config = Arc::unwrap_or_clone(test_config(&db, &queue));
-        config.api = ApiConfig {
-            listen: "127.0.0.1:0".into(),
-            public_url: None,
-            anonymous_reads,
-            shutdown_grace_secs: 1,
-        };
+        config.api.listen = "127.0.0.1:0".into();
+        config.api.public_url = None;
+        config.api.anonymous_reads = false;
+        config.api.shutdown_grace_secs = 1;
+        configure(&mut config.api);
         let server = softcat_api::ApiServer::bind(
             Arc::new(config),
             db.conn.clone(),

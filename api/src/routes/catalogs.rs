@@ -125,15 +125,23 @@ pub struct CpuTarget {
 #[derive(Debug, Object)]
 pub struct CatalogCreate {
     /// Catalog name.
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub name: String,
     /// Catalog version.
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub version: String,
     /// What the catalog holds: `binary_runtime`, `source_package`,
     /// `package_manager` or `environment_module`.
+    #[oai(validator(max_length = 50, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub catalog_type: String,
     /// Where the data comes from.
+    #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub source_url: Option<String>,
     /// Free text.
+    #[oai(validator(
+        max_length = 10000,
+        pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$"
+    ))]
     pub description: Option<String>,
     /// Whether the daily refresh updates it (default true).
     pub auto_update_enabled: Option<bool>,
@@ -143,15 +151,23 @@ pub struct CatalogCreate {
 #[derive(Debug, Object)]
 pub struct CatalogUpdate {
     /// Catalog name.
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub name: Option<String>,
     /// Catalog version.
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub version: Option<String>,
     /// What the catalog holds: `binary_runtime`, `source_package`,
     /// `package_manager` or `environment_module`.
+    #[oai(validator(max_length = 50, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub catalog_type: Option<String>,
     /// Where the data comes from.
+    #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub source_url: Option<String>,
     /// Free text.
+    #[oai(validator(
+        max_length = 10000,
+        pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$"
+    ))]
     pub description: Option<String>,
     /// Whether the daily refresh updates it.
     pub auto_update_enabled: Option<bool>,
@@ -161,8 +177,10 @@ pub struct CatalogUpdate {
 #[derive(Debug, Object)]
 pub struct CatalogImport {
     /// The catalog name of a configured source: `EESSI` or `Spack` by default.
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub name: String,
     /// The version to load (default: the setting, else the newest the source has).
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub version: Option<String>,
 }
 
@@ -365,13 +383,9 @@ impl CatalogsApi {
             ordering: o.0.unwrap_or_default(),
         };
         let listing = catalogs::list_catalogs(&self.state.db, &filter, page).await?;
-        Ok(CatalogList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            |base, row| catalog_object(base, row, None),
-        ))
+        CatalogList::from_listing(request, &self.state, page, listing, |base, row| {
+            catalog_object(base, row, None)
+        })
     }
 
     /// What the configured sources offer (staff)

@@ -73,12 +73,16 @@ pub struct JobCreate {
     #[oai(validator(pattern = "^(load|refresh|cleanup|probe)$"))]
     pub kind: String,
     /// Load only: `eessi` or `spack`.
+    #[oai(validator(max_length = 20, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub source: Option<String>,
     /// Load only: catalog name (default `EESSI` / `Spack`).
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub catalog_name: Option<String>,
     /// Load only: catalog version (default: the setting, else from the source).
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub catalog_version: Option<String>,
     /// Load only: source URL (default: the `…_API_URL` / `…_DATA_URL` setting).
+    #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub url: Option<String>,
     /// Load only, EESSI: load extensions (default: the setting).
     pub include_extensions: Option<bool>,
@@ -263,13 +267,7 @@ impl JobsApi {
             parent_id: parent.0,
         };
         let listing = jobs::list(&self.state.db, &filter, page).await?;
-        Ok(JobList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            job_object,
-        ))
+        JobList::from_listing(request, &self.state, page, listing, job_object)
     }
 
     /// Show a job (staff)

@@ -74,12 +74,20 @@ pub struct OfferingCatalog {
 #[derive(Debug, Object)]
 pub struct OfferingCreate {
     /// Offering name.
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub name: String,
     /// Offering type.
-    #[oai(rename = "type", default)]
+    #[oai(
+        rename = "type",
+        default,
+        validator(max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F]*$")
+    )]
     pub offering_type: String,
     /// Usernames of its managers.
-    #[oai(default)]
+    #[oai(
+        default,
+        validator(max_items = 100, max_length = 150, pattern = "^[^\\x00-\\x1F\\x7F]*$")
+    )]
     pub managers: Vec<String>,
 }
 
@@ -89,10 +97,16 @@ pub struct AddCatalog {
     /// The catalog's UUID.
     pub catalog: Uuid,
     /// CPU families to enable, e.g. `["x86_64"]`; empty enables all.
-    #[oai(default)]
+    #[oai(
+        default,
+        validator(max_items = 64, max_length = 64, pattern = "^[^\\x00-\\x1F\\x7F]*$")
+    )]
     pub enabled_cpu_family: Vec<String>,
     /// Micro-architectures to enable, e.g. `["amd/zen4"]`; empty enables all.
-    #[oai(default)]
+    #[oai(
+        default,
+        validator(max_items = 256, max_length = 128, pattern = "^[^\\x00-\\x1F\\x7F]*$")
+    )]
     pub enabled_cpu_microarchitectures: Vec<String>,
     /// A partition of this offering the link is for (default: the whole
     /// offering); its CPU must run every enabled micro-architecture.
@@ -105,8 +119,10 @@ pub struct UpdateCatalog {
     /// The link to change.
     pub offering_catalog_uuid: Uuid,
     /// New CPU families; absent keeps them.
+    #[oai(validator(max_items = 64, max_length = 64, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub enabled_cpu_family: Option<Vec<String>>,
     /// New micro-architectures; absent keeps them.
+    #[oai(validator(max_items = 256, max_length = 128, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub enabled_cpu_microarchitectures: Option<Vec<String>>,
     /// A partition of this offering the link is now for.
     pub partition: Option<Uuid>,
@@ -219,13 +235,7 @@ impl OfferingsApi {
         caller.require_reader(&self.state)?;
         let page = page_of(page.0, page_size.0)?;
         let listing = offerings::list_offerings(&self.state.db, name.0.as_deref(), page).await?;
-        Ok(OfferingList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            offering_object,
-        ))
+        OfferingList::from_listing(request, &self.state, page, listing, offering_object)
     }
 
     /// Show an offering

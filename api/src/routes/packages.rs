@@ -281,13 +281,7 @@ impl PackagesApi {
             ordering: o.0.unwrap_or_default(),
         };
         let listing = packages::list_packages(&self.state.db, &filter, page).await?;
-        Ok(PackageList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            package_object,
-        ))
+        PackageList::from_listing(request, &self.state, page, listing, package_object)
     }
 
     /// Show a package

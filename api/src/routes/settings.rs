@@ -64,6 +64,28 @@ impl From<CatalogSettings> for Settings {
     }
 }
 
+/// Longest text value of a setting (URLs, versions).
+pub const MAX_SETTING_CHARS: usize = 2048;
+
+/// Every text value short and on one line, before the settings read them:
+/// a 400 naming the key otherwise.
+fn check_values(changes: &serde_json::Map<String, serde_json::Value>) -> Result<(), ApiError> {
+    for (key, value) in changes {
+        let Some(text) = value.as_str() else {
+            continue;
+        };
+        let reason = if text.chars().nth(MAX_SETTING_CHARS).is_some() {
+            format!("at most {MAX_SETTING_CHARS} characters")
+        } else if text.chars().any(char::is_control) {
+            "may not contain control characters".to_owned()
+        } else {
+            continue;
+        };
+        return Err(BadParameter::new(key.as_str(), reason).into());
+    }
+    Ok(())
+}
+
 /// The settings endpoints (staff only).
 pub struct SettingsApi {
     /// Shared state.
@@ -84,7 +106,8 @@ impl SettingsApi {
     ///
     /// Send only the keys to change. All are checked before any is stored;
     /// a bad value is a 400 naming its key. `null` resets a key to its
-    /// configured default (for the versions: the newest).
+    /// configured default (for the versions: the newest). Text values are
+    /// at most 2,048 characters, without control characters.
     #[oai(path = "/", method = "patch", operation_id = "settings_partial_update")]
     async fn update(
         &self,
@@ -100,6 +123,7 @@ impl SettingsApi {
             ))
             .into());
         };
+        check_values(&changes)?;
         let settings = CatalogSettings::update(&self.state.db, &self.state.config, &changes)
             .await
             .map_err(|error| match error {

@@ -165,13 +165,7 @@ impl TargetsApi {
             ordering: o.0.unwrap_or_default(),
         };
         let listing = targets::list_targets(&self.state.db, &filter, page).await?;
-        Ok(TargetList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            target_object,
-        ))
+        TargetList::from_listing(request, &self.state, page, listing, target_object)
     }
 
     /// Show a target

@@ -268,13 +268,9 @@ impl VersionsApi {
             ordering: o.0.unwrap_or_default(),
         };
         let listing = versions::list_versions(&self.state.db, &filter, page).await?;
-        Ok(VersionList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            |base, row| version_object(base, row, None),
-        ))
+        VersionList::from_listing(request, &self.state, page, listing, |base, row| {
+            version_object(base, row, None)
+        })
     }
 
     /// Show a version

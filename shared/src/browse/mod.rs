@@ -46,7 +46,9 @@ impl From<target_scope::ResolveError> for BrowseError {
 }
 
 /// The count and one page of a listing: `from` is the `FROM … JOIN …` part
-/// before the conditions, `order` the ORDER BY.
+/// before the conditions, `order` the ORDER BY. The count comes first: a
+/// page past the last ([`Page::is_past_end`]) has no rows and its OFFSET
+/// query is not run, whatever the page number.
 pub(crate) async fn list<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     columns: &str,
@@ -62,6 +64,13 @@ pub(crate) async fn list<T: FromQueryResult>(
         .map(|row| row.try_get::<i64>("", "count"))
         .transpose()?
         .unwrap_or(0);
+    let count = u64::try_from(count).unwrap_or(0);
+    if page.is_past_end(count) {
+        return Ok(Listing {
+            count,
+            rows: Vec::new(),
+        });
+    }
     let rows = T::find_by_statement(conditions.statement(
         db,
         format!(
@@ -71,8 +80,5 @@ pub(crate) async fn list<T: FromQueryResult>(
     ))
     .all(db)
     .await?;
-    Ok(Listing {
-        count: u64::try_from(count).unwrap_or(0),
-        rows,
-    })
+    Ok(Listing { count, rows })
 }

@@ -45,6 +45,18 @@ impl Page {
     pub fn has_next(&self, count: u64) -> bool {
         self.number.saturating_mul(self.size) < count
     }
+
+    /// The last page of `count` rows; 1 when there are none, so that the
+    /// first page always exists.
+    pub fn last(&self, count: u64) -> u64 {
+        count.div_ceil(self.size).max(1)
+    }
+
+    /// Whether this page lies past the last page of `count` rows: it holds
+    /// no rows, and is not the (empty) first page.
+    pub fn is_past_end(&self, count: u64) -> bool {
+        self.number > self.last(count)
+    }
 }
 
 /// One page of rows and the count of all rows matching the filters.
@@ -136,6 +148,11 @@ mod tests {
         let page = Page::new(Some(3), Some(10)).unwrap();
         assert_eq!(page.limit_offset(), " LIMIT 10 OFFSET 20");
         assert!(page.has_next(31) && !page.has_next(30));
+        assert_eq!(page.last(21), 3);
+        assert!(!page.is_past_end(21) && page.is_past_end(20));
+        let first = Page::new(None, None).unwrap();
+        assert_eq!(first.last(0), 1);
+        assert!(!first.is_past_end(0));
     }
 
     #[test]

@@ -53,7 +53,7 @@ async fn catalogs_and_settings_as_tables_and_json() {
         "{table}"
     );
     assert!(
-        squeeze(&table).contains("Spack 2025-03-20 spack 8 "),
+        squeeze(&table).contains("Spack 2025-03-20 source_package 8 "),
         "{table}"
     );
     let json: Value = serde_json::from_str(&stdout(&softcat(

@@ -503,12 +503,8 @@ impl LinksApi {
             ordering: o.0.unwrap_or_default(),
         };
         let listing = offerings::list_links(&self.state.db, &filter, page).await?;
-        Ok(LinkList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            |_, link| link_object(link),
-        ))
+        LinkList::from_listing(request, &self.state, page, listing, |_, link| {
+            link_object(link)
+        })
     }
 }

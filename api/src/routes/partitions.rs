@@ -336,12 +336,8 @@ impl PartitionsApi {
             ordering: o.0.unwrap_or_default(),
         };
         let listing = partitions::list_partitions(&self.state.db, &filter, page).await?;
-        Ok(PartitionList::from_listing(
-            request,
-            &self.state,
-            page,
-            listing,
-            |_, row| partition_object(row),
-        ))
+        PartitionList::from_listing(request, &self.state, page, listing, |_, row| {
+            partition_object(row)
+        })
     }
 }

@@ -1071,6 +1071,41 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(answer.body["field"], field, "{query}: {}", answer.body);
     }
+    // What each parameter needs, in words rather than the parser's.
+    for (query, detail) in [
+        ("page_size=ten", "page_size: a positive integer is required"),
+        ("page=-1", "page: a positive integer is required"),
+        (
+            "is_extension=maybe",
+            "is_extension: true or false is required",
+        ),
+        (
+            "catalog_uuid=x",
+            "catalog_uuid: a UUID such as 0193a0f4-41a4-4d47-a4a4-6a4bdf1b8b55 is required",
+        ),
+        (
+            "catalog_type=conda",
+            "catalog_type: one of the values the API documents for it is required (see /api/docs/)",
+        ),
+    ] {
+        let answer = app
+            .get(
+                &format!("/api/marketplace-software-packages/?{query}"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(answer.body["detail"], detail, "{query}");
+    }
+    let date = app
+        .get(
+            "/api/marketplace-software-versions/?release_date_after=June",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        date.body["detail"],
+        "release_date_after: a date such as 2026-06-30 is required"
+    );
     let dates = app
         .get(
             "/api/marketplace-software-versions/?release_date_after=yesterday",

@@ -193,7 +193,7 @@ pub async fn to_json(error: poem::Error) -> Response {
     }
     let status = error.status();
     if let Some(param) = error.downcast_ref::<ParseParamError>() {
-        return json_error(status, &error.to_string(), Some(param.name));
+        return json_error(status, &parameter_message(param), Some(param.name));
     }
     if error.is::<ParsePathError>() {
         // A malformed UUID in a path addresses nothing.
@@ -270,6 +270,28 @@ fn payload_problem(reason: &str) -> (String, String) {
         format!("{field}: {reason}")
     };
     (field, excerpt(&detail))
+}
+
+/// What a parameter that did not parse needed, in a person's words: the
+/// parser's reason names the type it expected (`"integer(uint64)"`).
+fn parameter_message(param: &ParseParamError) -> String {
+    let reason = param.reason.as_str();
+    let needed = if reason.contains("\"integer(uint") {
+        "a positive integer is required"
+    } else if reason.contains("\"integer(") {
+        "an integer is required"
+    } else if reason.contains("\"boolean\"") {
+        "true or false is required"
+    } else if reason.contains("\"string_uuid\"") {
+        "a UUID such as 0193a0f4-41a4-4d47-a4a4-6a4bdf1b8b55 is required"
+    } else if reason.contains("\"string_naive-date\"") {
+        "a date such as 2026-06-30 is required"
+    } else if reason.contains("enumeration value") {
+        "one of the values the API documents for it is required (see /api/docs/)"
+    } else {
+        "the value cannot be used"
+    };
+    format!("{}: {needed}", param.name)
 }
 
 fn json_error(status: StatusCode, detail: &str, field: Option<&str>) -> Response {

@@ -954,3 +954,141 @@ async fn a_package_detail_nests_its_newest_versions_and_links_to_them_all() {
         .await;
     assert_eq!(all.len(), 150);
 }
+
+#[tokio::test]
+async fn each_filter_agrees_with_plain_sql() {
+    let app = TestApp::spawn(false).await;
+    let token = app.token("reader", false).await;
+    let mut eessi = eessi_source(data_file("eessi"));
+    eessi.catalog_version = Some("2025.06".into());
+    app.db.load_eessi(&eessi, UPDATE).await.expect("load EESSI");
+    let spack = spack_source(data_file("spack/repology.json"));
+    app.db.load_spack(&spack, UPDATE).await.expect("load Spack");
+    let python = app
+        .db
+        .text(
+            "SELECT v.uuid::text FROM software_versions v JOIN software_packages p ON p.id = v.package_id \
+             WHERE p.name = 'Python' AND NOT p.is_extension \
+             ORDER BY (SELECT count(*) FROM software_versions e WHERE e.parent_version_id = v.id) DESC LIMIT 1",
+        )
+        .await;
+    const PACKAGES: &str =
+        "FROM software_packages p JOIN software_catalogs c ON c.id = p.catalog_id";
+    const VERSIONS: &str =
+        "FROM software_versions v JOIN software_packages p ON p.id = v.package_id";
+    const TARGETS: &str = "FROM software_targets t JOIN software_versions v ON v.id = t.version_id \
+        JOIN software_packages p ON p.id = v.package_id";
+    let gpus = "coalesce(t.metadata->'gpu_arch', '[]'::jsonb)";
+    let cases: Vec<(String, String)> = vec![
+        (
+            "packages/?category=build-tools".into(),
+            format!("{PACKAGES} WHERE p.categories ? 'build-tools'"),
+        ),
+        (
+            "packages/?license=MIT".into(),
+            format!(
+                "{PACKAGES} WHERE EXISTS (SELECT 1 FROM jsonb_array_elements_text(p.licenses) x WHERE lower(x) = 'mit')"
+            ),
+        ),
+        (
+            "packages/?extension_name=numpy".into(),
+            format!(
+                "{PACKAGES} WHERE EXISTS (SELECT 1 FROM software_versions pv \
+                 JOIN software_versions ev ON ev.parent_version_id = pv.id \
+                 JOIN software_packages e ON e.id = ev.package_id \
+                 WHERE pv.package_id = p.id AND e.name ILIKE '%numpy%')"
+            ),
+        ),
+        (
+            "packages/?extension_type=python".into(),
+            format!(
+                "{PACKAGES} WHERE EXISTS (SELECT 1 FROM software_versions pv \
+                 JOIN software_versions ev ON ev.parent_version_id = pv.id \
+                 JOIN software_packages e ON e.id = ev.package_id \
+                 WHERE pv.package_id = p.id AND e.metadata->>'type' = 'python')"
+            ),
+        ),
+        (
+            "packages/?toolchain_name=foss&toolchain_version=2025a".into(),
+            format!(
+                "{PACKAGES} WHERE EXISTS (SELECT 1 FROM software_versions v WHERE v.package_id = p.id \
+                 AND v.toolchain_name = 'foss' AND v.toolchain_version = '2025a')"
+            ),
+        ),
+        (
+            "packages/?catalog_type=source_package".into(),
+            format!("{PACKAGES} WHERE c.catalog_type = 'source_package'"),
+        ),
+        (
+            "packages/?has_gpu=true".into(),
+            format!(
+                "{PACKAGES} WHERE EXISTS (SELECT 1 FROM software_versions v JOIN software_targets t \
+                 ON t.version_id = v.id WHERE v.package_id = p.id AND jsonb_array_length({gpus}) > 0)"
+            ),
+        ),
+        (
+            "packages/?gpu_arch=cc90".into(),
+            format!(
+                "{PACKAGES} WHERE EXISTS (SELECT 1 FROM software_versions v JOIN software_targets t \
+                 ON t.version_id = v.id WHERE v.package_id = p.id AND {gpus} ? 'nvidia/cc90')"
+            ),
+        ),
+        (
+            "packages/?search=fftw".into(),
+            format!(
+                "{PACKAGES} WHERE p.name ILIKE '%fftw%' OR p.description ILIKE '%fftw%' \
+                 OR EXISTS (SELECT 1 FROM software_versions v WHERE v.package_id = p.id AND v.version ILIKE '%fftw%')"
+            ),
+        ),
+        (
+            "versions/?version=2024".into(),
+            format!("{VERSIONS} WHERE v.version ILIKE '%2024%'"),
+        ),
+        (
+            "versions/?version_exact=1.0".into(),
+            format!("{VERSIONS} WHERE v.version = '1.0'"),
+        ),
+        (
+            "versions/?toolchain_version=2025a".into(),
+            format!("{VERSIONS} WHERE v.toolchain_version = '2025a'"),
+        ),
+        (
+            format!("versions/?parent_version_uuid={python}"),
+            format!(
+                "{VERSIONS} WHERE v.parent_version_id = (SELECT id FROM software_versions WHERE uuid = '{python}')"
+            ),
+        ),
+        (
+            "versions/?has_gpu=false&catalog_type=binary_runtime".into(),
+            format!(
+                "{VERSIONS} JOIN software_catalogs c ON c.id = p.catalog_id WHERE c.catalog_type = 'binary_runtime' \
+                 AND EXISTS (SELECT 1 FROM software_targets t WHERE t.version_id = v.id AND jsonb_array_length({gpus}) = 0)"
+            ),
+        ),
+        (
+            "targets/?path=zen4".into(),
+            format!("{TARGETS} WHERE t.path ILIKE '%zen4%'"),
+        ),
+        (
+            "targets/?target_type=build_variant".into(),
+            format!("{TARGETS} WHERE t.target_type = 'build_variant'"),
+        ),
+        (
+            "targets/?target_name=aarch64/neoverse_v1".into(),
+            format!("{TARGETS} WHERE t.target_name = 'aarch64/neoverse_v1'"),
+        ),
+        (
+            "targets/?gpu_arch=nvidia/cc80".into(),
+            format!("{TARGETS} WHERE {gpus} ? 'nvidia/cc80'"),
+        ),
+    ];
+    for (path, from) in cases {
+        let expected = app.db.count(&format!("SELECT count(*) {from}")).await;
+        let answer = app
+            .get(&format!("/api/marketplace-software-{path}"), Some(&token))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+        assert_eq!(answer.body["count"], expected, "{path}");
+        assert!(expected > 0, "{path} matches nothing in the real data");
+    }
+}

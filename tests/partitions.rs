@@ -415,3 +415,173 @@ async fn a_partition_runs_what_its_links_enable_and_its_cpu_can_run() {
         assert_eq!(targets.body["count"], counted as u64, "{family}");
     }
 }
+
+#[tokio::test]
+async fn qos_belong_to_their_offering_and_partitions_allow_a_list_of_them() {
+    let app = TestApp::with_samples().await;
+    let staff = app.token("staff", true).await;
+    let manager = app.token("manager", false).await;
+    let user = app.token("user", false).await;
+    let mine = offering(&app, &staff, "A", &["manager"]).await;
+    let theirs = offering(&app, &staff, "B", &[]).await;
+    let add = action(&mine, "add_qos");
+    let refused = send(
+        &app,
+        Method::POST,
+        &add,
+        Some(&user),
+        json!({"name": "normal"}),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    for (body, field) in [
+        (json!({"name": "1234"}), "name"),
+        (json!({"name": "long", "max_wall": -5}), "max_wall"),
+        (json!({"name": "big", "grp_tres": "cpu=lots"}), "grp_tres"),
+    ] {
+        let answer = send(&app, Method::POST, &add, Some(&manager), body.clone()).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["field"], field, "{body}");
+    }
+    let mut qos = Vec::new();
+    for name in ["normal", "long"] {
+        let added = send(
+            &app,
+            Method::POST,
+            &add,
+            Some(&manager),
+            json!({"name": name, "max_wall": 1440, "max_tres_per_user": "cpu=256,gres/gpu=8"}),
+        )
+        .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+        assert_eq!(added.body["max_tres_per_user"], "cpu=256,gres/gpu=8");
+        qos.push(added.body["uuid"].as_str().unwrap().to_owned());
+    }
+    let twice = send(
+        &app,
+        Method::POST,
+        &add,
+        Some(&manager),
+        json!({"name": "normal"}),
+    )
+    .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    let foreign = send(
+        &app,
+        Method::POST,
+        &action(&theirs, "add_qos"),
+        Some(&staff),
+        json!({"name": "other"}),
+    )
+    .await;
+    let foreign = foreign.body["uuid"].as_str().unwrap().to_owned();
+    let partition = send(
+        &app,
+        Method::POST,
+        &action(&mine, "add_partition"),
+        Some(&manager),
+        json!({"partition_name": "cpu"}),
+    )
+    .await;
+    let partition = partition.body["uuid"].as_str().unwrap().to_owned();
+
+    let set = action(&mine, "set_partition_qos");
+    let option = |uuid: &str, is_default: bool| json!({"qos_uuid": uuid, "is_default": is_default});
+    for options in [
+        json!([option(&qos[0], true), option(&qos[1], true)]),
+        json!([option(&qos[0], false), option(&foreign, false)]),
+        json!([option(&qos[0], false), option(&qos[0], false)]),
+    ] {
+        let answer = send(
+            &app,
+            Method::POST,
+            &set,
+            Some(&manager),
+            json!({"partition_uuid": partition, "qos_options": options}),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{options}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["field"], "qos_options");
+    }
+    let done = send(
+        &app,
+        Method::POST,
+        &set,
+        Some(&manager),
+        json!({"partition_uuid": partition, "qos_options": [option(&qos[0], true), option(&qos[1], false)]}),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let allowed: Vec<(&str, bool)> = done.body["qos_options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap(),
+                o["is_default"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(allowed, [("long", false), ("normal", true)]);
+    // A new list replaces the old one.
+    let replaced = send(
+        &app,
+        Method::POST,
+        &set,
+        Some(&manager),
+        json!({"partition_uuid": partition, "qos_options": [option(&qos[1], true)]}),
+    )
+    .await;
+    assert_eq!(replaced.body["qos_options"].as_array().unwrap().len(), 1);
+    assert_eq!(replaced.body["qos_options"][0]["name"], "long");
+
+    // Another offering's QoS is not reachable through this one.
+    let across = send(
+        &app,
+        Method::POST,
+        &action(&mine, "remove_qos"),
+        Some(&manager),
+        json!({"qos_uuid": foreign}),
+    )
+    .await;
+    assert_eq!(across.status, StatusCode::NOT_FOUND);
+    let updated = send(
+        &app,
+        Method::PATCH,
+        &action(&mine, "update_qos"),
+        Some(&manager),
+        json!({"qos_uuid": qos[1], "priority": 10}),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["priority"], 10);
+    assert_eq!(updated.body["max_wall"], 1440);
+    let removed = send(
+        &app,
+        Method::POST,
+        &action(&mine, "remove_qos"),
+        Some(&manager),
+        json!({"qos_uuid": qos[1]}),
+    )
+    .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let shown = app
+        .get(
+            &format!("/api/marketplace-provider-offerings/{mine}/"),
+            Some(&user),
+        )
+        .await;
+    assert_eq!(shown.body["partitions"][0]["qos_options"], json!([]));
+    assert_eq!(shown.body["qos"].as_array().unwrap().len(), 1);
+}

@@ -7,11 +7,12 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use softcat_shared::browse::offerings::{self, EnabledCpus, LinkFilter, LinkRow, OfferingDetail};
-use softcat_shared::browse::partitions;
+use softcat_shared::browse::{partitions, qos};
 use uuid::Uuid;
 
 use super::partitions::{
-    Partition, PartitionCreate, PartitionRemove, PartitionUpdate, partition_object,
+    Partition, PartitionCreate, PartitionQos, PartitionRemove, PartitionUpdate, Qos, QosCreate,
+    QosRemove, QosUpdate, partition_object, qos_object,
 };
 use super::{Tag, examples, object_url};
 use crate::auth::Caller;
@@ -39,6 +40,8 @@ pub struct Offering {
     pub software_catalogs: Vec<OfferingCatalog>,
     /// Its SLURM partitions, by name.
     pub partitions: Vec<Partition>,
+    /// Its SLURM QoS, by name.
+    pub qos: Vec<Qos>,
     /// Creation time.
     pub created: DateTime<FixedOffset>,
 }
@@ -190,6 +193,7 @@ fn offering_object(base_url: &str, detail: OfferingDetail) -> Offering {
             .into_iter()
             .map(partition_object)
             .collect(),
+        qos: detail.qos.into_iter().map(qos_object).collect(),
         created: detail.offering.created,
     }
 }
@@ -427,6 +431,113 @@ impl OfferingsApi {
             .await?;
         Ok(CatalogRemoved::NoContent)
     }
+
+    /// Add a SLURM QoS to an offering (staff, managers)
+    #[oai(
+        path = "/:uuid/add_qos/",
+        method = "post",
+        operation_id = "offerings_add_qos"
+    )]
+    async fn add_qos(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<QosCreate>,
+    ) -> ApiResult<QosAdded> {
+        let offering = self.managed(&caller, uuid.0).await?;
+        let row = qos::add_qos(&self.state.db, offering.offering.id, &body.0.fields()).await?;
+        Ok(QosAdded::Created(Json(qos_object(row))))
+    }
+
+    /// Change a QoS of an offering (staff, managers)
+    #[oai(
+        path = "/:uuid/update_qos/",
+        method = "patch",
+        operation_id = "offerings_update_qos"
+    )]
+    async fn update_qos(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<QosUpdate>,
+    ) -> ApiResult<Json<Qos>> {
+        let offering = self.managed(&caller, uuid.0).await?;
+        let qos_uuid = body.0.qos_uuid;
+        let row = qos::update_qos(
+            &self.state.db,
+            offering.offering.id,
+            qos_uuid,
+            &body.0.fields(),
+        )
+        .await?;
+        Ok(Json(qos_object(row)))
+    }
+
+    /// Remove a QoS of an offering (staff, managers)
+    ///
+    /// Its partitions stop allowing it.
+    #[oai(
+        path = "/:uuid/remove_qos/",
+        method = "post",
+        operation_id = "offerings_remove_qos"
+    )]
+    async fn remove_qos(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<QosRemove>,
+    ) -> ApiResult<CatalogRemoved> {
+        let offering = self.managed(&caller, uuid.0).await?;
+        qos::remove_qos(&self.state.db, offering.offering.id, body.0.qos_uuid).await?;
+        Ok(CatalogRemoved::NoContent)
+    }
+
+    /// Set the QoS a partition allows (staff, managers)
+    ///
+    /// Replaces the partition's list in one transaction; every QoS must be
+    /// this offering's, at most one the default.
+    #[oai(
+        path = "/:uuid/set_partition_qos/",
+        method = "post",
+        operation_id = "offerings_set_partition_qos"
+    )]
+    async fn set_partition_qos(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<PartitionQos>,
+    ) -> ApiResult<Json<Partition>> {
+        let offering = self.managed(&caller, uuid.0).await?;
+        let body = body.0;
+        let options: Vec<(Uuid, bool)> = body
+            .qos_options
+            .iter()
+            .map(|option| (option.qos_uuid, option.is_default))
+            .collect();
+        qos::set_partition_qos(
+            &self.state.db,
+            offering.offering.id,
+            body.partition_uuid,
+            &options,
+        )
+        .await?;
+        let row =
+            partitions::get_partition(&self.state.db, offering.offering.id, body.partition_uuid)
+                .await?;
+        Ok(Json(partition_object(row)))
+    }
+}
+
+/// Answer to adding a QoS.
+#[derive(ApiResponse)]
+pub enum QosAdded {
+    /// Added.
+    #[oai(status = 201)]
+    Created(Json<Qos>),
 }
 
 /// Answer to adding a partition.

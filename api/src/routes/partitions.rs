@@ -10,6 +10,7 @@ use poem_openapi::{Object, OpenApi};
 use softcat_shared::browse::partitions::{
     self, FLAGS, Flags, LIMITS, Limits, PartitionFields, PartitionFilter, PartitionRow,
 };
+use softcat_shared::browse::qos::{QOS_LIMITS, QOS_TRES, QosFields, QosRow};
 use uuid::Uuid;
 
 use super::{Tag, examples};
@@ -35,6 +36,8 @@ pub struct Partition {
     pub gpu_arch: String,
     /// The partition's QoS.
     pub qos: String,
+    /// The QoS it allows (`set_partition_qos`), by name.
+    pub qos_options: Vec<QosOption>,
     /// The limits and switches.
     #[oai(flatten)]
     pub settings: PartitionSettings,
@@ -42,6 +45,156 @@ pub struct Partition {
     pub created: DateTime<FixedOffset>,
     /// When it last changed.
     pub modified: DateTime<FixedOffset>,
+}
+
+/// One QoS a partition allows.
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct QosOption {
+    /// The QoS's UUID.
+    pub qos_uuid: Uuid,
+    /// Its name (shown; ignored in `set_partition_qos`).
+    #[serde(default)]
+    #[oai(default)]
+    pub name: String,
+    /// Whether jobs get it when they ask for none (at most one per partition).
+    #[serde(default)]
+    #[oai(default)]
+    pub is_default: bool,
+}
+
+/// `set_partition_qos`'s body: the whole list of QoS a partition allows.
+#[derive(Debug, Object)]
+pub struct PartitionQos {
+    /// Which partition of this offering.
+    pub partition_uuid: Uuid,
+    /// Its QoS, replacing what it had.
+    pub qos_options: Vec<QosOption>,
+}
+
+/// A SLURM QoS of an offering.
+#[derive(Debug, Object)]
+pub struct Qos {
+    /// Identity (`qos_uuid` in the actions).
+    pub uuid: Uuid,
+    /// SLURM's name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Limits and TRES strings.
+    #[oai(flatten)]
+    pub settings: QosSettings,
+    /// When it was created.
+    pub created: DateTime<FixedOffset>,
+    /// When it last changed.
+    pub modified: DateTime<FixedOffset>,
+}
+
+/// A QoS's limits (non-negative whole numbers) and TRES lists
+/// (`cpu=32,mem=64G,gres/gpu=4`).
+#[derive(Debug, Default, Object, serde::Deserialize)]
+pub struct QosSettings {
+    /// SLURM's Priority.
+    pub priority: Option<i64>,
+    /// MaxWall, minutes.
+    pub max_wall: Option<i64>,
+    /// MaxJobsPerUser.
+    pub max_jobs_per_user: Option<i64>,
+    /// MaxSubmitJobsPerUser.
+    pub max_submit_jobs_per_user: Option<i64>,
+    /// MaxNodes.
+    pub max_nodes: Option<i64>,
+    /// GrpTRES.
+    pub grp_tres: Option<String>,
+    /// MaxTRESPerJob.
+    pub max_tres_per_job: Option<String>,
+    /// MaxTRESPerUser.
+    pub max_tres_per_user: Option<String>,
+}
+
+/// `add_qos`'s body.
+#[derive(Debug, Object)]
+pub struct QosCreate {
+    /// SLURM's name, unique in the offering, not all digits.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Limits and TRES lists.
+    #[oai(flatten)]
+    pub settings: QosSettings,
+}
+
+/// `update_qos`'s body.
+#[derive(Debug, Object)]
+pub struct QosUpdate {
+    /// Which QoS of this offering.
+    pub qos_uuid: Uuid,
+    /// A new name.
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Limits and TRES lists to change.
+    #[oai(flatten)]
+    pub settings: QosSettings,
+}
+
+/// `remove_qos`'s body.
+#[derive(Debug, Object)]
+pub struct QosRemove {
+    /// Which QoS of this offering.
+    pub qos_uuid: Uuid,
+}
+
+impl QosSettings {
+    fn fields(self, name: Option<String>, description: Option<String>) -> QosFields {
+        let limits = [
+            self.priority,
+            self.max_wall,
+            self.max_jobs_per_user,
+            self.max_submit_jobs_per_user,
+            self.max_nodes,
+        ];
+        let tres = [self.grp_tres, self.max_tres_per_job, self.max_tres_per_user];
+        QosFields {
+            name,
+            description,
+            limits: QOS_LIMITS
+                .into_iter()
+                .zip(limits)
+                .filter_map(|(field, value)| Some((field, value?)))
+                .collect(),
+            tres: QOS_TRES
+                .into_iter()
+                .zip(tres)
+                .filter_map(|(field, value)| Some((field, value?)))
+                .collect(),
+        }
+    }
+}
+
+impl QosCreate {
+    /// The fields as the domain takes them.
+    pub fn fields(self) -> QosFields {
+        self.settings.fields(Some(self.name), self.description)
+    }
+}
+
+impl QosUpdate {
+    /// The fields as the domain takes them.
+    pub fn fields(self) -> QosFields {
+        self.settings.fields(self.name, self.description)
+    }
+}
+
+/// A QoS object from its row.
+pub fn qos_object(row: QosRow) -> Qos {
+    Qos {
+        uuid: row.uuid,
+        name: row.name,
+        description: row.description,
+        settings: serde_json::from_value(row.settings).unwrap_or_default(),
+        created: row.created,
+        modified: row.modified,
+    }
 }
 
 /// A partition's SLURM limits and switches; every number is a
@@ -233,6 +386,7 @@ pub fn partition_object(row: PartitionRow) -> Partition {
         cpu_arch: row.cpu_arch,
         gpu_arch: row.gpu_arch,
         qos: row.qos,
+        qos_options: serde_json::from_value(row.qos_options).unwrap_or_default(),
         created: row.created,
         modified: row.modified,
     }

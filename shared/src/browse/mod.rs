@@ -8,6 +8,7 @@ pub mod offerings;
 pub mod packages;
 mod page;
 pub mod partitions;
+pub mod qos;
 pub mod target_scope;
 pub mod targets;
 pub mod versions;

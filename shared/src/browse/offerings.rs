@@ -11,6 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::partitions::PartitionRow;
+use super::qos::QosRow;
 use super::target_scope::{Level, link_provides};
 use super::{BadParameter, BrowseError, Listing, Page, list, order_by};
 use crate::catalog::{CpuTarget, ShortName, resolve_microarchitecture};
@@ -72,6 +73,8 @@ pub struct OfferingDetail {
     pub catalogs: Vec<LinkRow>,
     /// Its SLURM partitions, by name.
     pub partitions: Vec<PartitionRow>,
+    /// Its SLURM QoS, by name.
+    pub qos: Vec<QosRow>,
     /// Usernames of its managers.
     pub managers: Vec<String>,
 }
@@ -134,6 +137,10 @@ async fn details(
     for (offering_id, partition) in super::partitions::partitions_of(db, ids.clone()).await? {
         partitions.entry(offering_id).or_default().push(partition);
     }
+    let mut qos: HashMap<i64, Vec<QosRow>> = HashMap::new();
+    for (offering_id, row) in super::qos::qos_of(db, ids.clone()).await? {
+        qos.entry(offering_id).or_default().push(row);
+    }
     #[derive(FromQueryResult)]
     struct Manager {
         offering_id: i64,
@@ -160,6 +167,7 @@ async fn details(
         .map(|offering| OfferingDetail {
             catalogs: catalogs.remove(&offering.id).unwrap_or_default(),
             partitions: partitions.remove(&offering.id).unwrap_or_default(),
+            qos: qos.remove(&offering.id).unwrap_or_default(),
             managers: managers.remove(&offering.id).unwrap_or_default(),
             offering,
         })

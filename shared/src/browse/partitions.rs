@@ -79,6 +79,8 @@ pub struct PartitionRow {
     pub req_resv: bool,
     /// The partition's QoS name.
     pub qos: String,
+    /// The QoS it allows: `[{qos_uuid, name, is_default}]`, by name.
+    pub qos_options: serde_json::Value,
     /// When it was created.
     pub created: DateTime<FixedOffset>,
     /// When it last changed.
@@ -173,7 +175,11 @@ const COLUMNS: &str = "r.id, r.uuid, o.uuid AS offering_uuid, o.name AS offering
       'def_mem_per_gpu', r.def_mem_per_gpu, 'def_mem_per_node', r.def_mem_per_node, \
       'max_mem_per_cpu', r.max_mem_per_cpu, 'max_mem_per_node', r.max_mem_per_node, \
       'default_time', r.default_time, 'max_time', r.max_time, 'grace_time', r.grace_time, \
-      'max_nodes', r.max_nodes, 'min_nodes', r.min_nodes) AS limits";
+      'max_nodes', r.max_nodes, 'min_nodes', r.min_nodes) AS limits, \
+    (SELECT coalesce(jsonb_agg(jsonb_build_object('qos_uuid', q.uuid, 'name', q.name, \
+              'is_default', pq.is_default) ORDER BY q.name), '[]'::jsonb) \
+       FROM partition_qos pq JOIN offering_qos q ON q.id = pq.qos_id \
+       WHERE pq.partition_id = r.id) AS qos_options";
 const FROM: &str = "FROM offering_partitions r JOIN offerings o ON o.id = r.offering_id";
 const ORDERINGS: [(&str, &str); 6] = [
     ("partition_name", "r.partition_name"),

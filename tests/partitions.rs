@@ -546,16 +546,56 @@ async fn qos_belong_to_their_offering_and_partitions_allow_a_list_of_them() {
     assert_eq!(replaced.body["qos_options"].as_array().unwrap().len(), 1);
     assert_eq!(replaced.body["qos_options"][0]["name"], "long");
 
-    // Another offering's QoS is not reachable through this one.
+    // Another offering's QoS and partitions are not reachable through this one.
+    for (method, name) in [(Method::POST, "remove_qos"), (Method::PATCH, "update_qos")] {
+        let across = send(
+            &app,
+            method,
+            &action(&mine, name),
+            Some(&manager),
+            json!({"qos_uuid": foreign, "priority": 1}),
+        )
+        .await;
+        assert_eq!(across.status, StatusCode::NOT_FOUND, "{name}");
+    }
+    let their_partition = send(
+        &app,
+        Method::POST,
+        &action(&theirs, "add_partition"),
+        Some(&staff),
+        json!({"partition_name": "theirs"}),
+    )
+    .await;
+    let their_partition = their_partition.body["uuid"].as_str().unwrap().to_owned();
     let across = send(
         &app,
         Method::POST,
-        &action(&mine, "remove_qos"),
+        &set,
         Some(&manager),
-        json!({"qos_uuid": foreign}),
+        json!({"partition_uuid": their_partition, "qos_options": []}),
     )
     .await;
-    assert_eq!(across.status, StatusCode::NOT_FOUND);
+    assert_eq!(across.status, StatusCode::NOT_FOUND, "{}", across.body);
+    let catalogs = app
+        .get(
+            "/api/marketplace-software-catalogs/?source=eessi",
+            Some(&user),
+        )
+        .await;
+    let eessi = catalogs.body["results"][0]["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let across = send(
+        &app,
+        Method::POST,
+        &action(&mine, "add_software_catalog"),
+        Some(&manager),
+        json!({"catalog": eessi, "partition": their_partition}),
+    )
+    .await;
+    assert_eq!(across.status, StatusCode::BAD_REQUEST, "{}", across.body);
+    assert_eq!(across.body["field"], "partition");
     let updated = send(
         &app,
         Method::PATCH,

@@ -1251,6 +1251,26 @@ async fn openapi_document_lists_every_route_and_docs_and_health_answer() {
             }
         }
     }
+    // Fields that may be null say so.
+    let schemas = &document.body["components"]["schemas"];
+    for (schema, field) in [
+        ("PackagePage", "next"),
+        ("PackagePage", "previous"),
+        ("Version", "release_date"),
+        ("Job", "error"),
+        ("Job", "catalog"),
+        ("Job", "parent"),
+        ("Job", "started"),
+        ("Job", "run_after"),
+        ("Job", "worker"),
+        ("Catalog", "last_update_attempt"),
+    ] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["nullable"], true,
+            "{schema}.{field}: {}",
+            schemas[schema]["properties"][field]
+        );
+    }
     let packages = &document.body["paths"]["/api/marketplace-software-packages"]["get"];
     let parameters: BTreeSet<&str> = packages["parameters"]
         .as_array()

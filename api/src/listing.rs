@@ -71,8 +71,10 @@ macro_rules! list_response {
             /// Rows matching the filters, over all pages.
             pub count: u64,
             /// URL of the next page, if any.
+            #[oai(nullable)]
             pub next: Option<String>,
             /// URL of the previous page, if any.
+            #[oai(nullable)]
             pub previous: Option<String>,
             /// This page's rows.
             pub results: Vec<$item>,

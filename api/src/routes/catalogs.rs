@@ -42,6 +42,7 @@ pub struct Catalog {
     pub catalog_type_display: String,
     /// The loader that fills it (`eessi`, `spack`); null for a catalog
     /// created by hand.
+    #[oai(nullable)]
     pub source: Option<String>,
     /// Where the data was loaded from.
     pub source_url: String,
@@ -60,13 +61,17 @@ pub struct Catalog {
     /// Number of targets.
     pub target_count: i64,
     /// When a load of it last started.
+    #[oai(nullable)]
     pub last_update_attempt: Option<DateTime<FixedOffset>>,
     /// When a load of it last succeeded.
+    #[oai(nullable)]
     pub last_successful_update: Option<DateTime<FixedOffset>>,
     /// Why the last load failed, when it failed after the last success.
+    #[oai(nullable)]
     pub update_errors: Option<String>,
     /// Every distinct CPU target among the catalog's targets (detail only).
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub cpu_targets: Option<Vec<CpuTarget>>,
     /// Creation time.
     pub created: DateTime<FixedOffset>,
@@ -136,14 +141,17 @@ pub struct CatalogCreate {
     pub catalog_type: String,
     /// Where the data comes from.
     #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub source_url: Option<String>,
     /// Free text.
     #[oai(validator(
         max_length = 10000,
         pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$"
     ))]
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Whether the daily refresh updates it (default true).
+    #[oai(nullable)]
     pub auto_update_enabled: Option<bool>,
 }
 
@@ -152,24 +160,30 @@ pub struct CatalogCreate {
 pub struct CatalogUpdate {
     /// Catalog name.
     #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Catalog version.
     #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub version: Option<String>,
     /// What the catalog holds: `binary_runtime`, `source_package`,
     /// `package_manager` or `environment_module`.
     #[oai(validator(max_length = 50, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub catalog_type: Option<String>,
     /// Where the data comes from.
     #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub source_url: Option<String>,
     /// Free text.
     #[oai(validator(
         max_length = 10000,
         pattern = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]*$"
     ))]
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Whether the daily refresh updates it.
+    #[oai(nullable)]
     pub auto_update_enabled: Option<bool>,
 }
 
@@ -181,6 +195,7 @@ pub struct CatalogImport {
     pub name: String,
     /// The version to load (default: the setting, else the newest the source has).
     #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub version: Option<String>,
 }
 
@@ -196,6 +211,7 @@ pub struct DiscoveredSource {
     /// Every version it offers, oldest first.
     pub versions: Vec<DiscoveredVersion>,
     /// Why the source could not be read, when it could not.
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -207,6 +223,7 @@ pub struct DiscoveredVersion {
     /// Whether it is loaded.
     pub loaded: bool,
     /// The loaded catalog's URL, when it is.
+    #[oai(nullable)]
     pub catalog_url: Option<String>,
 }
 

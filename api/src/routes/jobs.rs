@@ -33,6 +33,7 @@ pub struct Job {
     /// Every parameter the job runs with, defaults filled in.
     pub parameters: serde_json::Value,
     /// The catalog a load brings in line.
+    #[oai(nullable)]
     pub catalog: Option<String>,
     /// `queued`, `running`, `succeeded`, `unchanged`, `failed` or `cancelled`.
     pub state: String,
@@ -41,25 +42,33 @@ pub struct Job {
     /// Attempts allowed before the job fails for good.
     pub max_attempts: i32,
     /// Phase of a running load.
+    #[oai(nullable)]
     pub progress: Option<serde_json::Value>,
     /// Statistics of the finished job (a load's created/updated/unchanged/
     /// deleted/skipped counts per level; a refresh's loads; a cleanup's removals).
+    #[oai(nullable)]
     pub result: Option<serde_json::Value>,
     /// Error of the last failed attempt.
+    #[oai(nullable)]
     pub error: Option<String>,
     /// Worker that ran the last attempt.
+    #[oai(nullable)]
     pub worker: Option<String>,
     /// Who asked for it.
     pub requested_by: String,
     /// The refresh job that enqueued this load.
+    #[oai(nullable)]
     pub parent: Option<Uuid>,
     /// When a retry is due.
+    #[oai(nullable)]
     pub run_after: Option<DateTime<FixedOffset>>,
     /// Enqueue time.
     pub created: DateTime<FixedOffset>,
     /// Start of the last attempt.
+    #[oai(nullable)]
     pub started: Option<DateTime<FixedOffset>>,
     /// End time.
+    #[oai(nullable)]
     pub finished: Option<DateTime<FixedOffset>>,
     /// Last change of the record.
     pub modified: DateTime<FixedOffset>,
@@ -74,17 +83,22 @@ pub struct JobCreate {
     pub kind: String,
     /// Load only: `eessi` or `spack`.
     #[oai(validator(max_length = 20, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub source: Option<String>,
     /// Load only: catalog name (default `EESSI` / `Spack`).
     #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub catalog_name: Option<String>,
     /// Load only: catalog version (default: the setting, else from the source).
     #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub catalog_version: Option<String>,
     /// Load only: source URL (default: the `…_API_URL` / `…_DATA_URL` setting).
     #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub url: Option<String>,
     /// Load only, EESSI: load extensions (default: the setting).
+    #[oai(nullable)]
     pub include_extensions: Option<bool>,
     /// Load only: bring an existing catalog in line (default false).
     #[oai(default)]

@@ -62,8 +62,10 @@ pub struct OfferingCatalog {
     /// Enabled micro-architectures; empty enables all.
     pub enabled_cpu_microarchitectures: serde_json::Value,
     /// The partition the link is for; null for the whole offering.
+    #[oai(nullable)]
     pub partition: Option<Uuid>,
     /// That partition's name.
+    #[oai(nullable)]
     pub partition_name: Option<String>,
     /// The offering's UUID.
     pub offering: Uuid,
@@ -113,6 +115,7 @@ pub struct AddCatalog {
     pub enabled_cpu_microarchitectures: Vec<String>,
     /// A partition of this offering the link is for (default: the whole
     /// offering); its CPU must run every enabled micro-architecture.
+    #[oai(nullable)]
     pub partition: Option<Uuid>,
 }
 
@@ -123,11 +126,14 @@ pub struct UpdateCatalog {
     pub offering_catalog_uuid: Uuid,
     /// New CPU families; absent keeps them.
     #[oai(validator(max_items = 64, max_length = 64, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub enabled_cpu_family: Option<Vec<String>>,
     /// New micro-architectures; absent keeps them.
     #[oai(validator(max_items = 256, max_length = 128, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    #[oai(nullable)]
     pub enabled_cpu_microarchitectures: Option<Vec<String>>,
     /// A partition of this offering the link is now for.
+    #[oai(nullable)]
     pub partition: Option<Uuid>,
 }
 

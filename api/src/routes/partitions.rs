@@ -94,20 +94,28 @@ pub struct Qos {
 #[derive(Debug, Default, Object, serde::Deserialize)]
 pub struct QosSettings {
     /// SLURM's Priority.
+    #[oai(nullable)]
     pub priority: Option<i64>,
     /// MaxWall, minutes.
+    #[oai(nullable)]
     pub max_wall: Option<i64>,
     /// MaxJobsPerUser.
+    #[oai(nullable)]
     pub max_jobs_per_user: Option<i64>,
     /// MaxSubmitJobsPerUser.
+    #[oai(nullable)]
     pub max_submit_jobs_per_user: Option<i64>,
     /// MaxNodes.
+    #[oai(nullable)]
     pub max_nodes: Option<i64>,
     /// GrpTRES.
+    #[oai(nullable)]
     pub grp_tres: Option<String>,
     /// MaxTRESPerJob.
+    #[oai(nullable)]
     pub max_tres_per_job: Option<String>,
     /// MaxTRESPerUser.
+    #[oai(nullable)]
     pub max_tres_per_user: Option<String>,
 }
 
@@ -117,6 +125,7 @@ pub struct QosCreate {
     /// SLURM's name, unique in the offering, not all digits.
     pub name: String,
     /// Free text.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Limits and TRES lists.
     #[oai(flatten)]
@@ -129,8 +138,10 @@ pub struct QosUpdate {
     /// Which QoS of this offering.
     pub qos_uuid: Uuid,
     /// A new name.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Free text.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// Limits and TRES lists to change.
     #[oai(flatten)]
@@ -202,40 +213,58 @@ pub fn qos_object(row: QosRow) -> Qos {
 #[derive(Debug, Default, Object)]
 pub struct PartitionSettings {
     /// SLURM's PriorityTier.
+    #[oai(nullable)]
     pub priority_tier: Option<i64>,
     /// SLURM's CpuBind (task binding), as a number.
+    #[oai(nullable)]
     pub cpu_bind: Option<i64>,
     /// Default CPUs per GPU.
+    #[oai(nullable)]
     pub def_cpu_per_gpu: Option<i64>,
     /// CPUs a job may use per node.
+    #[oai(nullable)]
     pub max_cpus_per_node: Option<i64>,
     /// CPUs a job may use per socket.
+    #[oai(nullable)]
     pub max_cpus_per_socket: Option<i64>,
     /// Default memory per CPU, MB.
+    #[oai(nullable)]
     pub def_mem_per_cpu: Option<i64>,
     /// Default memory per GPU, MB.
+    #[oai(nullable)]
     pub def_mem_per_gpu: Option<i64>,
     /// Default memory per node, MB.
+    #[oai(nullable)]
     pub def_mem_per_node: Option<i64>,
     /// Most memory per CPU, MB (not below `def_mem_per_cpu`).
+    #[oai(nullable)]
     pub max_mem_per_cpu: Option<i64>,
     /// Most memory per node, MB (not below `def_mem_per_node`).
+    #[oai(nullable)]
     pub max_mem_per_node: Option<i64>,
     /// Default time limit, minutes (not above `max_time`).
+    #[oai(nullable)]
     pub default_time: Option<i64>,
     /// Time limit, minutes.
+    #[oai(nullable)]
     pub max_time: Option<i64>,
     /// Grace time at preemption, seconds.
+    #[oai(nullable)]
     pub grace_time: Option<i64>,
     /// Most nodes per job.
+    #[oai(nullable)]
     pub max_nodes: Option<i64>,
     /// Fewest nodes per job (not above `max_nodes`).
+    #[oai(nullable)]
     pub min_nodes: Option<i64>,
     /// Jobs get whole topology units.
+    #[oai(nullable)]
     pub exclusive_topo: Option<bool>,
     /// Nodes are given to one user at a time.
+    #[oai(nullable)]
     pub exclusive_user: Option<bool>,
     /// Jobs need a reservation.
+    #[oai(nullable)]
     pub req_resv: Option<bool>,
 }
 
@@ -310,10 +339,13 @@ pub struct PartitionCreate {
     /// SLURM's name of the partition, unique in the offering.
     pub partition_name: String,
     /// The nodes' CPU as catalog targets name it (`x86_64/amd/zen4`).
+    #[oai(nullable)]
     pub cpu_arch: Option<String>,
     /// The nodes' GPU (`nvidia/cc90`).
+    #[oai(nullable)]
     pub gpu_arch: Option<String>,
     /// The partition's QoS.
+    #[oai(nullable)]
     pub qos: Option<String>,
     /// Limits and switches.
     #[oai(flatten)]
@@ -326,12 +358,16 @@ pub struct PartitionUpdate {
     /// Which partition of this offering.
     pub partition_uuid: Uuid,
     /// A new name.
+    #[oai(nullable)]
     pub partition_name: Option<String>,
     /// The nodes' CPU; empty to unset.
+    #[oai(nullable)]
     pub cpu_arch: Option<String>,
     /// The nodes' GPU; empty for none.
+    #[oai(nullable)]
     pub gpu_arch: Option<String>,
     /// The partition's QoS.
+    #[oai(nullable)]
     pub qos: Option<String>,
     /// Limits and switches to change.
     #[oai(flatten)]

@@ -19,6 +19,7 @@ pub struct Settings {
     pub eessi_update_enabled: bool,
     /// EESSI stack version to load; null for the newest.
     #[oai(rename = "SOFTWARE_CATALOG_EESSI_VERSION")]
+    #[oai(nullable)]
     pub eessi_version: Option<String>,
     /// Base URL of the EESSI API documents.
     #[oai(rename = "SOFTWARE_CATALOG_EESSI_API_URL")]
@@ -31,6 +32,7 @@ pub struct Settings {
     pub spack_update_enabled: bool,
     /// Spack catalog version; null to take it from the data.
     #[oai(rename = "SOFTWARE_CATALOG_SPACK_VERSION")]
+    #[oai(nullable)]
     pub spack_version: Option<String>,
     /// URL of Spack's repology.json.
     #[oai(rename = "SOFTWARE_CATALOG_SPACK_DATA_URL")]

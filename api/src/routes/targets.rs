@@ -37,10 +37,13 @@ pub struct Target {
     /// `x86_64/amd/zen4`, `default` …
     pub target_name: String,
     /// `x86_64`; null when the target is not a CPU.
+    #[oai(nullable)]
     pub cpu_family: Option<String>,
     /// `amd/zen4`: everything after the family.
+    #[oai(nullable)]
     pub cpu_microarchitecture: Option<String>,
     /// Family and micro-architecture joined: `x86_64/amd/zen4`.
+    #[oai(nullable)]
     pub full_arch: Option<String>,
     /// Install path.
     pub path: String,

@@ -32,6 +32,7 @@ pub struct Version {
     /// The module providing it (EESSI), empty for Spack.
     pub modulename: String,
     /// The module providing it, in parts; null where there is none.
+    #[oai(nullable)]
     pub module: Option<Module>,
     /// The package's UUID.
     pub package: Uuid,
@@ -42,8 +43,10 @@ pub struct Version {
     /// The catalog's type.
     pub catalog_type: String,
     /// Release date, where known.
+    #[oai(nullable)]
     pub release_date: Option<NaiveDate>,
     /// The toolchain it was built with; null where there is none.
+    #[oai(nullable)]
     pub toolchain: Option<Toolchain>,
     /// Toolchain name (`foss`).
     pub toolchain_name: String,
@@ -56,6 +59,7 @@ pub struct Version {
     /// Download URLs (Spack).
     pub downloads: Vec<String>,
     /// The branch this version is built from (Spack `develop` …).
+    #[oai(nullable)]
     pub branch: Option<String>,
     /// The package's dependencies (Spack).
     pub dependencies: serde_json::Value,
@@ -71,9 +75,11 @@ pub struct Version {
     pub modified: DateTime<FixedOffset>,
     /// Targets (only inside a package's detail).
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub targets: Option<Vec<Target>>,
     /// Extension versions installed in this one (only in a version's detail).
     #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable)]
     pub extensions: Option<Vec<Extension>>,
 }
 

@@ -11,6 +11,7 @@ mod m20261201_000005_catalog_types;
 mod m20261201_000006_version_order;
 mod m20261201_000007_partitions;
 mod m20261201_000008_qos;
+mod m20261201_000010_accounts;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_version_order::Migration),
             Box::new(m20261201_000007_partitions::Migration),
             Box::new(m20261201_000008_qos::Migration),
+            Box::new(m20261201_000010_accounts::Migration),
         ]
     }
 }

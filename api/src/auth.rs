@@ -1,6 +1,7 @@
 //! Who is calling: `Authorization: Token <key>`, resolved once per request,
 //! and the three rules every endpoint applies (read, staff, manager).
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use poem::http::HeaderMap;
@@ -70,12 +71,95 @@ impl<'a> ApiExtractor<'a> for Caller {
     }
 }
 
-/// How long a verified token is trusted without asking the database again;
-/// a deleted token stops working within this time.
+/// How long a verified token is trusted without asking the database again,
+/// while the account generation stays where it was.
 pub const TOKEN_TTL: Duration = Duration::from_secs(60);
 
-/// Tokens verified recently, by key.
-pub type TokenCache = quick_cache::sync::Cache<String, (User, Instant)>;
+/// Verified tokens are trusted only while the account generation was read
+/// this recently: a process that cannot read it (the database is away)
+/// cannot learn of revocations, so it asks the database on every request.
+pub const GENERATION_FRESHNESS: Duration = Duration::from_secs(1);
+
+/// One verified token.
+#[derive(Debug, Clone)]
+struct Verified {
+    user: User,
+    at: Instant,
+    /// The account generation read before the token was looked up.
+    generation: i64,
+}
+
+/// Tokens verified recently, by key, each valid for the account generation
+/// it was verified under (see `softcat_shared::browse::generation`). When
+/// the generation moves — a token revoked, a user deleted or its staff
+/// flag changed, in any process — every entry is dropped; the generation
+/// is polled every [`crate::cache::POLL_INTERVAL`], which bounds how long a
+/// revoked token may still be served.
+pub struct TokenCache {
+    entries: quick_cache::sync::Cache<String, Verified>,
+    generation: AtomicI64,
+    /// When the generation was last read, as milliseconds since `epoch`.
+    read_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl TokenCache {
+    /// An empty cache for at most `capacity` tokens.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(capacity),
+            generation: AtomicI64::new(i64::MIN),
+            read_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Records an account generation read from the database; entries of
+    /// older generations are dropped.
+    pub fn observe(&self, generation: i64) {
+        let before = self.generation.fetch_max(generation, Ordering::SeqCst);
+        if generation > before {
+            self.entries.clear();
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // 0 means "never read".
+        self.read_at.store(now.max(1), Ordering::SeqCst);
+    }
+
+    /// The account generation, if it was read recently enough to trust.
+    fn fresh_generation(&self) -> Option<i64> {
+        let read_at = self.read_at.load(Ordering::SeqCst);
+        let now = self.epoch.elapsed().as_millis();
+        let fresh = read_at != 0
+            && now.saturating_sub(u128::from(read_at)) < GENERATION_FRESHNESS.as_millis();
+        fresh.then(|| self.generation.load(Ordering::SeqCst))
+    }
+
+    /// The user of a key verified under the current generation.
+    fn get(&self, key: &str) -> Option<User> {
+        let generation = self.fresh_generation()?;
+        self.entries
+            .get(key)
+            .filter(|entry| entry.generation == generation && entry.at.elapsed() < TOKEN_TTL)
+            .map(|entry| entry.user)
+    }
+
+    /// Remembers a key verified under `generation`, read before the
+    /// database was asked: if the generation has moved since, the entry is
+    /// never served.
+    fn insert(&self, key: &str, user: User, generation: Option<i64>) {
+        if let Some(generation) = generation {
+            self.entries.insert(
+                key.to_owned(),
+                Verified {
+                    user,
+                    at: Instant::now(),
+                    generation,
+                },
+            );
+        }
+    }
+}
 
 /// The caller a request's headers name.
 pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
@@ -89,16 +173,13 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Caller, Ap
         .ok_or(ApiError::Unauthorized(
             "the Authorization header must be `Token <key>`",
         ))?;
-    if let Some((user, verified)) = state.tokens.get(key)
-        && verified.elapsed() < TOKEN_TTL
-    {
+    if let Some(user) = state.tokens.get(key) {
         return Ok(Caller::User(user));
     }
+    let generation = state.tokens.fresh_generation();
     match accounts::authenticate(&state.db, key).await? {
         Some(user) => {
-            state
-                .tokens
-                .insert(key.to_owned(), (user.clone(), Instant::now()));
+            state.tokens.insert(key, user.clone(), generation);
             Ok(Caller::User(user))
         }
         None => Err(ApiError::Unauthorized("invalid token")),

@@ -84,20 +84,23 @@ impl ResponseCache {
     }
 }
 
-/// Follows the data generation until the task is dropped.
+/// Follows the data generation (for this cache) and the account generation
+/// (for the cache of verified tokens, [`crate::auth::TokenCache`]) until
+/// the task is dropped: one query every [`POLL_INTERVAL`].
 pub async fn follow_generation(state: AppState) {
     let mut interval = tokio::time::interval(POLL_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
         interval.tick().await;
-        match generation::current(&state.db).await {
+        match generation::current_both(&state.db).await {
             Ok(value) => {
                 if failing {
                     tracing::info!("reading the data generation again");
                 }
                 failing = false;
-                state.cache.observe(value);
+                state.cache.observe(value.data);
+                state.tokens.observe(value.accounts);
             }
             // Once per outage, not every tick.
             Err(error) if !failing => {

@@ -1,5 +1,11 @@
 //! `/api/marketplace-provider-offerings/`: offerings, the catalogs they
-//! provide, and the three link actions managers use.
+//! provide, the three link actions managers use, and the staff edits:
+//! `PATCH`, `DELETE`, `add_manager` and `remove_manager`.
+//!
+//! Only staff add and remove managers: a manager is someone staff trusted
+//! with one offering's links, and letting managers appoint (or remove)
+//! each other would let that trust spread, or lock co-managers out,
+//! without staff knowing.
 
 use chrono::{DateTime, FixedOffset};
 use poem::Request;
@@ -142,6 +148,38 @@ pub struct UpdateCatalog {
 pub struct RemoveCatalog {
     /// The link to remove.
     pub offering_catalog_uuid: Uuid,
+}
+
+/// Staff's change to an offering; absent fields are kept.
+#[derive(Debug, Object)]
+pub struct OfferingUpdate {
+    /// Offering name (not blank, at most 255 characters); absent or null keeps it.
+    #[oai(nullable)]
+    #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    pub name: Option<String>,
+    /// Offering type (at most 100 characters); absent or null keeps it.
+    #[oai(
+        rename = "type",
+        nullable,
+        validator(max_length = 100, pattern = "^[^\\x00-\\x1F\\x7F]*$")
+    )]
+    pub offering_type: Option<String>,
+}
+
+/// `add_manager` / `remove_manager`: the user concerned.
+#[derive(Debug, Object)]
+pub struct ManagerChange {
+    /// The user's login name.
+    #[oai(validator(max_length = 150, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    pub username: String,
+}
+
+/// Answer to a delete.
+#[derive(ApiResponse)]
+pub enum OfferingDeleted {
+    /// Deleted, with its catalog links and manager roles.
+    #[oai(status = 204)]
+    NoContent,
 }
 
 list_response!(OfferingPage, OfferingList, Offering);
@@ -535,6 +573,96 @@ impl OfferingsApi {
             partitions::get_partition(&self.state.db, offering.offering.id, body.partition_uuid)
                 .await?;
         Ok(Json(partition_object(row)))
+    }
+
+    /// Change an offering (staff)
+    ///
+    /// `name` and `type`; absent fields are kept.
+    #[oai(
+        path = "/:uuid/",
+        method = "patch",
+        operation_id = "offerings_partial_update"
+    )]
+    async fn update(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<OfferingUpdate>,
+    ) -> ApiResult<Json<Offering>> {
+        caller.require_staff()?;
+        let body = body.0;
+        let detail = offerings::update_offering(
+            &self.state.db,
+            uuid.0,
+            body.name.as_deref(),
+            body.offering_type.as_deref(),
+        )
+        .await?;
+        Ok(Json(offering_object(&self.state.base_url(request), detail)))
+    }
+
+    /// Delete an offering (staff)
+    ///
+    /// Removes its catalog links and manager roles with it.
+    #[oai(
+        path = "/:uuid/",
+        method = "delete",
+        operation_id = "offerings_destroy"
+    )]
+    async fn destroy(
+        &self,
+        caller: Caller,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+    ) -> ApiResult<OfferingDeleted> {
+        caller.require_staff()?;
+        offerings::delete_offering(&self.state.db, uuid.0).await?;
+        Ok(OfferingDeleted::NoContent)
+    }
+
+    /// Make a user a manager of an offering (staff)
+    ///
+    /// Managers change the offering's catalog links. A user who manages it
+    /// already is a 400 naming `username`.
+    #[oai(
+        path = "/:uuid/add_manager/",
+        method = "post",
+        operation_id = "offerings_add_manager"
+    )]
+    async fn add_manager(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<ManagerChange>,
+    ) -> ApiResult<Json<Offering>> {
+        caller.require_staff()?;
+        let detail = offerings::add_manager(&self.state.db, uuid.0, &body.0.username).await?;
+        Ok(Json(offering_object(&self.state.base_url(request), detail)))
+    }
+
+    /// Remove a manager from an offering (staff)
+    ///
+    /// A user who does not manage it is a 400 naming `username`.
+    #[oai(
+        path = "/:uuid/remove_manager/",
+        method = "post",
+        operation_id = "offerings_remove_manager"
+    )]
+    async fn remove_manager(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// The object's UUID.
+        uuid: Path<Uuid>,
+        body: Json<ManagerChange>,
+    ) -> ApiResult<Json<Offering>> {
+        caller.require_staff()?;
+        let detail = offerings::remove_manager(&self.state.db, uuid.0, &body.0.username).await?;
+        Ok(Json(offering_object(&self.state.base_url(request), detail)))
     }
 }
 

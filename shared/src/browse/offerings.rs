@@ -281,14 +281,8 @@ pub async fn create_offering(
     offering_type: &str,
     managers: &[String],
 ) -> Result<OfferingDetail, BrowseError> {
-    if name.trim().is_empty() {
-        return Err(BadParameter::new("name", "may not be blank").into());
-    }
-    for (field, value) in [("name", name), ("type", offering_type)] {
-        if value.contains('\0') {
-            return Err(BadParameter::new(field, "may not contain NUL characters").into());
-        }
-    }
+    check_text("name", name)?;
+    check_text("type", offering_type)?;
     let txn = db.begin().await?;
     let detail = insert_offering(&txn, name, offering_type, managers).await?;
     txn.commit().await?;
@@ -598,4 +592,141 @@ async fn validate_cpus(
     cpus.microarchitectures
         .retain(|micro| seen.insert(micro.clone()));
     Ok(cpus)
+}
+
+/// Longest offering name, in characters (as the API's body bound).
+pub const MAX_NAME_CHARS: usize = 255;
+/// Longest offering type, in characters.
+pub const MAX_TYPE_CHARS: usize = 100;
+
+/// Checks an offering's name or type: `name` not blank, both bounded and
+/// free of NUL characters.
+fn check_text(field: &'static str, value: &str) -> Result<(), BadParameter> {
+    let limit = if field == "name" {
+        MAX_NAME_CHARS
+    } else {
+        MAX_TYPE_CHARS
+    };
+    if field == "name" && value.trim().is_empty() {
+        return Err(BadParameter::new(field, "may not be blank"));
+    }
+    if value.contains('\0') {
+        return Err(BadParameter::new(field, "may not contain NUL characters"));
+    }
+    if value.chars().count() > limit {
+        return Err(BadParameter::new(
+            field,
+            format!("may have at most {limit} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Changes an offering's name and type; `None` keeps a field as it is.
+pub async fn update_offering(
+    db: &impl ConnectionTrait,
+    uuid: Uuid,
+    name: Option<&str>,
+    offering_type: Option<&str>,
+) -> Result<OfferingDetail, BrowseError> {
+    if let Some(name) = name {
+        check_text("name", name)?;
+    }
+    if let Some(offering_type) = offering_type {
+        check_text("type", offering_type)?;
+    }
+    let result = db
+        .execute_raw(statement(
+            db,
+            "UPDATE offerings SET name = COALESCE($2, name), type = COALESCE($3, type), \
+               modified = now() WHERE uuid = $1",
+            [
+                uuid.into(),
+                name.map(str::to_owned).into(),
+                offering_type.map(str::to_owned).into(),
+            ],
+        ))
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(BrowseError::NotFound("offering"));
+    }
+    get_offering(db, uuid).await
+}
+
+/// Deletes an offering; its catalog links and manager roles (and whatever
+/// else references it with `ON DELETE CASCADE`) go with it.
+pub async fn delete_offering(db: &impl ConnectionTrait, uuid: Uuid) -> Result<(), BrowseError> {
+    let result = db
+        .execute_raw(statement(
+            db,
+            "DELETE FROM offerings WHERE uuid = $1",
+            [uuid.into()],
+        ))
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(BrowseError::NotFound("offering"));
+    }
+    Ok(())
+}
+
+/// Makes the named user a manager of the offering; a user who manages it
+/// already is a 400 naming `username`.
+pub async fn add_manager(
+    db: &impl ConnectionTrait,
+    uuid: Uuid,
+    username: &str,
+) -> Result<OfferingDetail, BrowseError> {
+    let offering = get_offering(db, uuid).await?;
+    let user = manager_user(db, username).await?;
+    let result = db
+        .execute_raw(statement(
+            db,
+            "INSERT INTO offering_managers (offering_id, user_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+            [offering.offering.id.into(), user.id.into()],
+        ))
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(BadParameter::new(
+            "username",
+            format!("{username:?} already manages this offering"),
+        )
+        .into());
+    }
+    get_offering(db, uuid).await
+}
+
+/// Removes the named user from the offering's managers; a user who does
+/// not manage it is a 400 naming `username`.
+pub async fn remove_manager(
+    db: &impl ConnectionTrait,
+    uuid: Uuid,
+    username: &str,
+) -> Result<OfferingDetail, BrowseError> {
+    let offering = get_offering(db, uuid).await?;
+    let user = manager_user(db, username).await?;
+    let result = db
+        .execute_raw(statement(
+            db,
+            "DELETE FROM offering_managers WHERE offering_id = $1 AND user_id = $2",
+            [offering.offering.id.into(), user.id.into()],
+        ))
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(BadParameter::new(
+            "username",
+            format!("{username:?} does not manage this offering"),
+        )
+        .into());
+    }
+    get_offering(db, uuid).await
+}
+
+async fn manager_user(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<crate::accounts::User, BrowseError> {
+    crate::accounts::find_user(db, username)
+        .await?
+        .ok_or_else(|| BadParameter::new("username", format!("no user {username:?}")).into())
 }

@@ -162,6 +162,31 @@ pub enum UsersCommand {
         #[arg(long)]
         staff: bool,
     },
+    /// Every user, with its tokens and the offerings it manages.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a user staff (`--staff`) or not (`--no-staff`); every API
+    /// process applies it within a quarter of a second.
+    #[command(group = clap::ArgGroup::new("role").required(true).args(["staff", "no_staff"]))]
+    Set {
+        /// Login name.
+        username: String,
+        /// Make the user staff.
+        #[arg(long)]
+        staff: bool,
+        /// Make the user a plain user.
+        #[arg(long)]
+        no_staff: bool,
+    },
+    /// Delete a user with its tokens and manager roles; its tokens are
+    /// refused at once.
+    Delete {
+        /// Login name.
+        username: String,
+    },
 }
 
 /// `softcat tokens …`.
@@ -171,6 +196,25 @@ pub enum TokensCommand {
     Create {
         /// The user's login name.
         username: String,
+    },
+    /// Every token, or one user's: key prefix, user, issue time (never the key).
+    List {
+        /// Only this user's tokens.
+        username: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one token by its key prefix (as `tokens list` shows it) or
+    /// whole key, or every token of a user with `--all USER`; every API
+    /// process refuses it within a quarter of a second.
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["key_prefix", "all"]))]
+    Revoke {
+        /// The key's first characters (4 to 8) or the whole key.
+        key_prefix: Option<String>,
+        /// Revoke every token of this user.
+        #[arg(long, value_name = "USER")]
+        all: Option<String>,
     },
 }
 

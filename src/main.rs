@@ -14,11 +14,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use softcat_shared::accounts;
 use softcat_shared::config::Config;
 use softcat_worker::{RedisQueue, WorkerQueue};
 
-use cli::{Cli, Command, TokensCommand, UsersCommand};
+use cli::{Cli, Command};
 
 /// Loads build and drop snapshots of some 100k rows of small allocations,
 /// and the API serialises many small values: mimalloc does both in about
@@ -80,18 +79,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(command) => ops::jobs(&config, command).await,
         Command::Catalogs(command) => ops::catalogs(&config, command).await,
         Command::Settings(command) => ops::settings(&config, command).await,
-        Command::Users(UsersCommand::Create { username, staff }) => {
-            let connection = database::open(&config).await?;
-            let user = accounts::create_user(&connection, &username, staff).await?;
-            let role = if user.is_staff { "staff" } else { "user" };
-            println!("created {role} {} ({})", user.username, user.uuid);
-            Ok(())
-        }
-        Command::Tokens(TokensCommand::Create { username }) => {
-            let connection = database::open(&config).await?;
-            println!("{}", accounts::create_token(&connection, &username).await?);
-            Ok(())
-        }
+        Command::Users(command) => ops::users(&config, command).await,
+        Command::Tokens(command) => ops::tokens(&config, command).await,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Operator commands over a running installation: `softcat jobs …`,
-//! `softcat catalogs list`, `softcat settings …`. Human tables by default,
-//! `--json` for scripts.
+//! `softcat catalogs list`, `softcat settings …`, `softcat users …`,
+//! `softcat tokens …`. Human tables by default, `--json` for scripts.
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
@@ -12,7 +12,9 @@ use softcat_shared::settings::CatalogSettings;
 use softcat_worker::RedisQueue;
 use uuid::Uuid;
 
-use crate::cli::{CatalogsCommand, JobsCommand, SettingsCommand};
+use softcat_shared::accounts;
+
+use crate::cli::{CatalogsCommand, JobsCommand, SettingsCommand, TokensCommand, UsersCommand};
 
 /// `softcat jobs list|show|retry`.
 pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
@@ -251,6 +253,110 @@ pub async fn settings(config: &Config, command: SettingsCommand) -> anyhow::Resu
         for (key, value) in &map {
             println!("{key:<width$}  {value}");
         }
+    }
+    Ok(())
+}
+
+/// `softcat users create|list|set|delete`.
+pub async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
+    let database = crate::database::open(config).await?;
+    match command {
+        UsersCommand::Create { username, staff } => {
+            let user = accounts::create_user(&database, &username, staff).await?;
+            let role = if user.is_staff { "staff" } else { "user" };
+            println!("created {role} {} ({})", user.username, user.uuid);
+        }
+        UsersCommand::List { json } => {
+            let users = accounts::list_users(&database).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+                return Ok(());
+            }
+            let rows = users.iter().map(|user| {
+                vec![
+                    user.username.clone(),
+                    if user.is_staff { "yes" } else { "no" }.to_owned(),
+                    user.tokens.to_string(),
+                    user.manages.join(", "),
+                    user.created.format("%Y-%m-%d %H:%M").to_string(),
+                    user.uuid.to_string(),
+                ]
+            });
+            print!(
+                "{}",
+                table(
+                    &["username", "staff", "tokens", "manages", "created", "uuid"],
+                    rows
+                )
+            );
+        }
+        UsersCommand::Set {
+            username, staff, ..
+        } => {
+            let (user, changed) = accounts::set_staff(&database, &username, staff).await?;
+            let role = if user.is_staff {
+                "staff"
+            } else {
+                "a plain user"
+            };
+            if changed {
+                println!("{} is now {role}", user.username);
+            } else {
+                println!("{} is {role} already", user.username);
+            }
+        }
+        UsersCommand::Delete { username } => {
+            let deleted = accounts::delete_user(&database, &username).await?;
+            println!(
+                "deleted user {} ({} tokens revoked, manager of {} offerings no more)",
+                deleted.user.username, deleted.tokens, deleted.offerings
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `softcat tokens create|list|revoke`.
+pub async fn tokens(config: &Config, command: TokensCommand) -> anyhow::Result<()> {
+    let database = crate::database::open(config).await?;
+    match command {
+        TokensCommand::Create { username } => {
+            println!("{}", accounts::create_token(&database, &username).await?);
+        }
+        TokensCommand::List { username, json } => {
+            let tokens = accounts::list_tokens(&database, username.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                return Ok(());
+            }
+            let rows = tokens.iter().map(|token| {
+                vec![
+                    token
+                        .key_prefix
+                        .clone()
+                        .unwrap_or_else(|| "(no prefix)".to_owned()),
+                    token.username.clone(),
+                    token.created.format("%Y-%m-%d %H:%M:%S").to_string(),
+                ]
+            });
+            print!("{}", table(&["key prefix", "user", "created"], rows));
+            println!("{} tokens", tokens.len());
+        }
+        TokensCommand::Revoke { key_prefix, all } => match (key_prefix, all) {
+            (_, Some(username)) => {
+                let count = accounts::revoke_all(&database, &username).await?;
+                println!("revoked {count} tokens of {username}");
+            }
+            (Some(prefix), None) => {
+                let token = accounts::revoke_token(&database, &prefix).await?;
+                println!(
+                    "revoked token {} of {}",
+                    token.key_prefix.as_deref().unwrap_or("(no prefix)"),
+                    token.username
+                );
+            }
+            (None, None) => bail!("give a key prefix or --all USER"),
+        },
     }
     Ok(())
 }

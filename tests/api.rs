@@ -1228,6 +1228,8 @@ async fn openapi_document_lists_every_route_and_docs_and_health_answer() {
         "/api/marketplace-provider-offerings/{uuid}/set_partition_qos",
         "/api/marketplace-offering-partitions",
         "/api/marketplace-offering-software-catalogs",
+        "/api/marketplace-provider-offerings/{uuid}/add_manager",
+        "/api/marketplace-provider-offerings/{uuid}/remove_manager",
         "/api/admin/jobs",
         "/api/admin/jobs/{id}",
         "/api/admin/jobs/{id}/cancel",

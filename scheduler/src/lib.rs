@@ -34,11 +34,19 @@ pub enum SchedulerError {
 /// expected.
 pub fn timetable(config: &Config) -> Result<(cron::Schedule, Tz), ConfigError> {
     let expression = config.scheduler.refresh_cron.trim();
-    let schedule = cron_schedule(expression).map_err(|error| {
+    let schedule = cron_schedule(expression).map_err(|_| {
+        // cron's own message spans lines; the field count is what usually
+        // went wrong.
+        let fields = expression.split_whitespace().count();
+        let counted = if (5..=7).contains(&fields) {
+            String::new()
+        } else {
+            format!(" ({fields} fields)")
+        };
         Config::invalid(
             "scheduler.refresh_cron",
             format!(
-                "{expression:?} is not a cron expression ({error}); expected five fields \
+                "{expression:?} is not a cron expression{counted}; expected five fields \
                  (minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\" for \
                  daily at 03:00) or six with seconds first (\"0 0 3 * * *\")"
             ),

@@ -105,7 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             standalone::run(config, embedded, load_sample, shutdown_signal()).await
         }
-        Command::Enqueue(command) => enqueue::run(&config, command).await,
+        Command::Enqueue(args) => enqueue::run(&config, args).await,
         Command::Jobs(command) => ops::jobs(&config, command).await,
         Command::Catalogs(command) => ops::catalogs(&config, command).await,
         Command::Settings(command) => ops::settings(&config, command).await,

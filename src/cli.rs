@@ -233,8 +233,9 @@ pub struct CommonLoadArgs {
     /// Catalog name (default from configuration).
     #[arg(long)]
     pub catalog_name: Option<String>,
-    /// Catalog version (EESSI: the stack version, newest by default; Spack:
-    /// taken from the source's last_update by default).
+    /// Catalog version (EESSI: the stack version, newest by default, `all`
+    /// for every stack the source has; Spack: taken from the source's
+    /// last_update by default).
     #[arg(long)]
     pub catalog_version: Option<String>,
     /// Compute and print the full statistics, write nothing.

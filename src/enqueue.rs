@@ -21,6 +21,12 @@ pub async fn run(config: &Config, args: EnqueueArgs) -> anyhow::Result<()> {
             // `enqueue load eessi --json` reaches the load options' flag.
             let (request, load_json) = load_request(load, defaults)?;
             json |= load_json;
+            if request.catalog_version.as_deref() == Some(crate::load::ALL_VERSIONS) {
+                anyhow::bail!(
+                    "--catalog-version all: only `softcat load eessi` loads every stack; \
+                     enqueue one load per version (or a refresh)"
+                );
+            }
             request.check_local_source().map_err(|error| {
                 anyhow::anyhow!("--{}: {}", request_flag(&request), error.reason)
             })?;

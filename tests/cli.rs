@@ -385,3 +385,54 @@ fn an_unknown_key_or_a_bad_timetable_is_one_line_naming_it() {
     let output = run("SOFTCAT_SCHEDULER__REFRESH_CRON", "0 3 * * *", &["config"]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[tokio::test]
+async fn load_eessi_says_which_versions_the_source_has_and_loads_all_on_request() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let sample = std::fs::read(data_file("eessi/published-sample_software.json")).unwrap();
+    dir.write("eessi_api_metadata_software.json", sample);
+    let api_url = dir.path();
+    let base = ["load", "eessi", "--api-url", &api_url, "--no-extensions"];
+
+    let newest = softcat(&db.url, &base);
+    assert!(newest.status.success(), "{}", stderr(&newest));
+    assert_eq!(
+        stdout(&newest).lines().last(),
+        Some(
+            "the source has 2023.06, 2025.06; loaded 2025.06 (--catalog-version VERSION \
+             loads another, --catalog-version all loads each)"
+        )
+    );
+
+    let all = softcat(
+        &db.url,
+        &[&base[..], &["--catalog-version", "all", "--json"]].concat(),
+    );
+    assert!(all.status.success(), "{}", stderr(&all));
+    let reports: serde_json::Value = serde_json::from_slice(&all.stdout).expect("JSON");
+    let loaded: Vec<&str> = reports
+        .as_array()
+        .expect("one report per stack")
+        .iter()
+        .map(|report| report["catalog"]["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(loaded, ["2023.06", "2025.06"]);
+    assert_eq!(reports[0]["outcome"], "created");
+
+    let spack = softcat(
+        &db.url,
+        &[
+            "load",
+            "spack",
+            "--data-url",
+            &data_file(SAMPLE),
+            "--catalog-version",
+            "all",
+        ],
+    );
+    assert_eq!(
+        stderr(&spack),
+        "error: --catalog-version all: only EESSI sources hold several versions\n"
+    );
+}

@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::loader::ShrinkLimits;
 
 /// `SOFTCAT_` variables that are not configuration keys: the config file's
-/// path, logging, and the test and benchmark harnesses' own settings.
-const NOT_CONFIGURATION: [&str; 6] = [
+/// path, logging, the binary the scripts run, and the test and benchmark
+/// harnesses' own settings.
+const NOT_CONFIGURATION: [&str; 7] = [
     "CONFIG",
     "LOG",
     "LOG_FORMAT",
+    "BIN",
     "DATA_DIR",
     "BENCH_SERVER",
     "BENCH_REQUESTS",
@@ -615,6 +617,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("SOFTCAT_DATA_DIR", "/srv/data");
             jail.set_env("SOFTCAT_BENCH_REQUESTS", "10");
+            jail.set_env("SOFTCAT_BIN", "/usr/local/bin/softcat");
             assert_eq!(
                 Config::load(None).map_err(|e| e.to_string())?,
                 Config::default()

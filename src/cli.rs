@@ -48,8 +48,7 @@ pub enum Command {
         data_dir: Option<std::path::PathBuf>,
     },
     /// Put a job on the queue for the workers and print its id.
-    #[command(subcommand)]
-    Enqueue(EnqueueCommand),
+    Enqueue(EnqueueArgs),
     /// Follow and retry jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -67,11 +66,46 @@ pub enum Command {
     Tokens(TokensCommand),
 }
 
+/// `softcat enqueue [--json | -q] …`.
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// Print the queued job as JSON (its record, with `duplicate`) instead
+    /// of a sentence.
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    pub json: bool,
+    /// Print only the job's id.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// The job.
+    #[command(subcommand)]
+    pub command: EnqueueCommand,
+}
+
+/// `--json` and `--dry-run` of the load options, as `enqueue load` reads them.
+fn enqueue_load_help(command: clap::Command) -> clap::Command {
+    command
+        .mut_arg("json", |arg| {
+            arg.help(
+                "Print the queued job as JSON (its record, with `duplicate`) instead of a sentence",
+            )
+        })
+        .mut_arg("dry_run", |arg| {
+            arg.help(
+                "Queue a load that computes the full statistics and writes nothing \
+                 (the job's result holds them: `softcat jobs show ID`)",
+            )
+        })
+}
+
 /// `softcat enqueue …`.
 #[derive(Debug, Subcommand)]
 pub enum EnqueueCommand {
     /// Load one catalog, with the options of `softcat load`.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        mut_subcommand("eessi", enqueue_load_help),
+        mut_subcommand("spack", enqueue_load_help)
+    )]
     Load(LoadCommand),
     /// Load every catalog whose updates are enabled in the settings.
     Refresh,
@@ -104,18 +138,18 @@ pub enum JobsCommand {
     },
     /// One job with its parameters and result.
     Show {
-        /// The job's id.
+        /// The job's id, or its first characters (as long as they name one job).
         #[arg(value_parser = crate::ops::job_id)]
-        id: uuid::Uuid,
+        id: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Queue a failed or cancelled job's work again, as a new job.
     Retry {
-        /// The job's id.
+        /// The job's id, or its first characters (as long as they name one job).
         #[arg(value_parser = crate::ops::job_id)]
-        id: uuid::Uuid,
+        id: String,
     },
 }
 
@@ -243,8 +277,9 @@ pub struct CommonLoadArgs {
     /// Catalog name (default from configuration).
     #[arg(long)]
     pub catalog_name: Option<String>,
-    /// Catalog version (EESSI: the stack version, newest by default; Spack:
-    /// taken from the source's last_update by default).
+    /// Catalog version (EESSI: the stack version, newest by default, `all`
+    /// for every stack the source has; Spack: taken from the source's
+    /// last_update by default).
     #[arg(long)]
     pub catalog_version: Option<String>,
     /// Compute and print the full statistics, write nothing.

@@ -20,27 +20,87 @@ use crate::cli::LoadCommand;
 /// Skipped entries listed by name in the table output; the rest are counted.
 const SKIPPED_SHOWN: usize = 20;
 
-/// Runs one load command.
+/// `--catalog-version` of `load eessi` that loads every stack the source has.
+pub const ALL_VERSIONS: &str = "all";
+
+/// Runs one load command: for EESSI, says which stack versions the source
+/// has and which was loaded; `--catalog-version all` loads each of them,
+/// one report each.
 pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
     let defaults = LoadDefaults::from_config(config, command.kind());
     let (request, json) = load_request(command, defaults)?;
     let database = crate::database::open(config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
-    let progress = Display::new();
-    let limits = ShrinkLimits::from_config(config, request.source);
-    let report = request.run(&database, &fetcher, limits, &progress).await;
-    progress.finish();
-    let report = report?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render(&report));
+    let all = request.catalog_version.as_deref() == Some(ALL_VERSIONS);
+    if all && request.source != CatalogKind::Eessi {
+        anyhow::bail!("--catalog-version all: only EESSI sources hold several versions");
     }
-    // Closing waits for the tidy that a large load leaves running.
+    let offered = match request.source {
+        CatalogKind::Eessi => Some(request.offered_versions(&fetcher).await?),
+        CatalogKind::Spack => None,
+    };
+    let requests = match &offered {
+        Some(versions) if all => versions
+            .iter()
+            .map(|version| LoadRequest {
+                catalog_version: Some(version.clone()),
+                ..request.clone()
+            })
+            .collect(),
+        _ => vec![request],
+    };
+    let limits = ShrinkLimits::from_config(config, requests[0].source);
+    let mut reports = Vec::new();
+    for request in &requests {
+        let progress = Display::new();
+        let report = request.run(&database, &fetcher, limits, &progress).await;
+        progress.finish();
+        reports.push(report?);
+    }
+    // Closing waits for the tidy that a large load leaves running, so that
+    // its log line comes before the reports.
     if let Err(error) = database.close().await {
         tracing::warn!(%error, "closing the database connections");
     }
+    if json {
+        if all {
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&reports[0])?);
+        }
+        return Ok(());
+    }
+    for (index, report) in reports.iter().enumerate() {
+        if index > 0 {
+            println!();
+        }
+        print!("{}", render(report));
+    }
+    if let Some(versions) = &offered {
+        let loaded: Vec<&str> = reports.iter().map(|r| r.catalog.version.as_str()).collect();
+        println!("{}", versions_line(versions, &loaded));
+    }
     Ok(())
+}
+
+/// Which versions an EESSI source has and which were loaded, with the way
+/// to load the others.
+fn versions_line(offered: &[String], loaded: &[&str]) -> String {
+    let others = offered
+        .iter()
+        .filter(|version| !loaded.contains(&version.as_str()))
+        .count();
+    let mut line = format!(
+        "the source has {}; loaded {}",
+        offered.join(", "),
+        loaded.join(", ")
+    );
+    if others > 0 {
+        line.push_str(
+            " (--catalog-version VERSION loads another, --catalog-version all loads each)",
+        );
+    }
+    line
 }
 
 /// The load a command line asks for, with `defaults` filling what it
@@ -88,6 +148,8 @@ impl Display {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
+            // Log lines are written above the bar, not through it.
+            crate::logging::show_above(Some(bar.clone()));
             bar
         });
         Self {
@@ -96,10 +158,19 @@ impl Display {
         }
     }
 
+    /// Clears the bar, whatever the load's outcome (an unchanged load
+    /// included), and sends log lines straight to stderr again.
     fn finish(&self) {
         if let Some(bar) = &self.bar {
+            crate::logging::show_above(None);
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -193,4 +264,23 @@ fn render(report: &LoadReport) -> String {
     }
     out.push_str(&format!("\ntime: {:.2} s\n", report.elapsed.as_secs_f64()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_versions_line_says_what_the_source_has_and_what_was_loaded() {
+        let offered = ["2023.06".to_owned(), "2025.06".to_owned()];
+        assert_eq!(
+            versions_line(&offered, &["2025.06"]),
+            "the source has 2023.06, 2025.06; loaded 2025.06 \
+             (--catalog-version VERSION loads another, --catalog-version all loads each)"
+        );
+        assert_eq!(
+            versions_line(&offered, &["2023.06", "2025.06"]),
+            "the source has 2023.06, 2025.06; loaded 2023.06, 2025.06"
+        );
+    }
 }

@@ -3,9 +3,50 @@
 //! fields of the enclosing spans (a job's id and catalog). Filtered by
 //! `SOFTCAT_LOG` (or `RUST_LOG`), `info` by default.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
+use indicatif::ProgressBar;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The progress bar on stderr, if one is showing: log lines are written
+/// with the bar suspended, so that they appear above it instead of tearing it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Shows log lines above `bar` from now on (`None`: no bar any more).
+pub fn show_above(bar: Option<ProgressBar>) {
+    if let Ok(mut current) = BAR.lock() {
+        *current = bar;
+    }
+}
+
+/// Writes to stderr, around the progress bar when one is showing.
+struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // fmt writes each event in one call: one line, written whole.
+        let bar = BAR.lock().ok().and_then(|bar| bar.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Stderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        Stderr
+    }
+}
 
 /// Installs the global subscriber; call once at start-up. Fails with a
 /// readable message on an unknown `SOFTCAT_LOG_FORMAT`.
@@ -16,7 +57,7 @@ pub fn init() -> Result<(), String> {
     let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(Stderr);
     match std::env::var("SOFTCAT_LOG_FORMAT").as_deref() {
         Ok("json") => builder
             .json()

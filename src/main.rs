@@ -42,14 +42,43 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
 }
 
+/// An error and its causes on one line, leaving out a cause whose text the
+/// line holds already (database drivers repeat their message at each layer).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    if matches!(
+        cli.command,
+        Command::Config
+            | Command::Api
+            | Command::Worker
+            | Command::Scheduler
+            | Command::Standalone { .. }
+    ) {
+        // Every role, and `softcat config`, refuses a timetable that the
+        // scheduler could not run, before it does anything else.
+        softcat_scheduler::timetable(&config)?;
+    }
     match cli.command {
         Command::Migrate => {
             database::migrate(&config).await?;
@@ -75,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             standalone::run(config, embedded, load_sample, shutdown_signal()).await
         }
-        Command::Enqueue(command) => enqueue::run(&config, command).await,
+        Command::Enqueue(args) => enqueue::run(&config, args).await,
         Command::Jobs(command) => ops::jobs(&config, command).await,
         Command::Catalogs(command) => ops::catalogs(&config, command).await,
         Command::Settings(command) => ops::settings(&config, command).await,

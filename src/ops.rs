@@ -63,6 +63,7 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         JobsCommand::Show { id, json } => {
+            let id = resolve_job_id(&database, &id).await?;
             let job = jobs::get(&database, id).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&job)?);
@@ -72,6 +73,7 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         JobsCommand::Retry { id } => {
+            let id = resolve_job_id(&database, &id).await?;
             let job = jobs::get(&database, id).await?;
             if !matches!(job.state.as_str(), "failed" | "cancelled") {
                 bail!(
@@ -385,7 +387,39 @@ fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     out
 }
 
-/// Parses a job id argument.
-pub fn job_id(text: &str) -> Result<Uuid, String> {
-    Uuid::parse_str(text).map_err(|_| format!("{text:?} is not a job id (a UUID)"))
+/// Checks a job id argument: a whole id or the start of one (hexadecimal
+/// digits and hyphens).
+pub fn job_id(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(format!(
+            "{text:?} is not a job id (a UUID, or the start of one)"
+        ));
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+/// The one job whose id is `prefix` or starts with it; an unknown or an
+/// ambiguous prefix is an error of one line (the latter listing candidates).
+pub async fn resolve_job_id(
+    database: &sea_orm::DatabaseConnection,
+    prefix: &str,
+) -> anyhow::Result<Uuid> {
+    if let Ok(id) = Uuid::parse_str(prefix) {
+        return Ok(id);
+    }
+    let ids = jobs::ids_with_prefix(database, prefix).await?;
+    match ids.as_slice() {
+        [] => bail!("no job id starts with {prefix}"),
+        [id] => Ok(*id),
+        many => {
+            let listed: Vec<String> = many.iter().map(Uuid::to_string).collect();
+            let more = if many.len() as u64 >= jobs::PREFIX_CANDIDATES {
+                ", …"
+            } else {
+                ""
+            };
+            bail!("job id {prefix} is ambiguous: {}{more}", listed.join(", "))
+        }
+    }
 }

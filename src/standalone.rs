@@ -12,7 +12,13 @@ use anyhow::Context;
 use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
-use softcat_shared::loader::{LoadError, LoadRequest, NoProgress, ShrinkLimits};
+use softcat_shared::loader::{
+    LoadError, LoadOptions, LoadReport, NoProgress, ShrinkLimits, load_source,
+};
+use softcat_shared::snapshot::Transformed;
+use softcat_shared::sources::eessi::EessiSource;
+use softcat_shared::sources::spack::SpackSource;
+use softcat_shared::sources::{CatalogSource, SourceError};
 use softcat_worker::{MemoryQueue, RedisQueue, WorkerQueue};
 use tokio::sync::watch;
 
@@ -22,6 +28,12 @@ use crate::embedded::{self, EmbeddedPostgres};
 /// that it loads wherever the binary runs.
 const SAMPLE_EESSI: &[u8] = include_bytes!("../samples/eessi/eessi_api_metadata_software.json");
 const SAMPLE_SPACK: &[u8] = include_bytes!("../samples/spack/repology.json");
+/// Where the EESSI sample came from (its catalog's `source_url`): the test
+/// fixture EESSI keeps in its docs repository (see `samples/README.md`).
+pub const SAMPLE_EESSI_ORIGIN: &str = "https://github.com/EESSI/docs/blob/main/scripts/available_software/tests/test_dir/data/eessi_api_metadata_software.json";
+/// Where the Spack sample came from: the first packages of Spack's
+/// published repology.json of 2025-03-20.
+pub const SAMPLE_SPACK_ORIGIN: &str = "https://packages.spack.io/data/repology.json";
 /// The EESSI stack version the sample's installations belong to.
 const SAMPLE_EESSI_VERSION: &str = "2023.06";
 
@@ -112,6 +124,69 @@ async fn serve(
     Ok(())
 }
 
+/// Logs how a sample load ended. A catalog of the sample's name and
+/// version holding more than the sample (the full catalog, loaded by hand)
+/// is kept: the shrink guard refuses to replace it.
+fn report_sample(catalog: &str, result: Result<LoadReport, LoadError>) -> anyhow::Result<()> {
+    match result {
+        Ok(report) => {
+            tracing::info!(catalog = %report.catalog, outcome = ?report.outcome, "sample loaded");
+            Ok(())
+        }
+        Err(LoadError::Refused(refusal)) => {
+            tracing::warn!(%catalog, %refusal, "sample not loaded; the stored catalog is kept");
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A bundled sample source: read from the copy the binary writes to a
+/// temporary directory, recorded with the place the sample came from as
+/// its catalog's `source_url` (the directory is gone once loaded).
+struct Sample<S> {
+    inner: S,
+    origin: &'static str,
+}
+
+impl<S: CatalogSource> CatalogSource for Sample<S> {
+    type Documents = S::Documents;
+    type Parsed = S::Parsed;
+
+    fn location(&self) -> &str {
+        self.origin
+    }
+
+    fn catalog_name(&self) -> &str {
+        self.inner.catalog_name()
+    }
+
+    fn source_fingerprint(&self, documents: &Self::Documents) -> i64 {
+        self.inner.source_fingerprint(documents)
+    }
+
+    fn fetch(
+        &self,
+        fetcher: &Fetcher,
+    ) -> impl Future<Output = Result<Self::Documents, SourceError>> + Send {
+        self.inner.fetch(fetcher)
+    }
+
+    fn parse(&self, documents: &Self::Documents) -> Result<Self::Parsed, SourceError> {
+        self.inner.parse(documents)
+    }
+
+    fn versions(&self, parsed: &Self::Parsed) -> Vec<String> {
+        self.inner.versions(parsed)
+    }
+
+    fn transform(&self, parsed: Self::Parsed) -> Result<Transformed, SourceError> {
+        let mut transformed = self.inner.transform(parsed)?;
+        transformed.snapshot.source_url = self.origin.to_owned();
+        Ok(transformed)
+    }
+}
+
 /// Loads the bundled EESSI and Spack sample, bringing existing sample
 /// catalogs in line (so a second start changes nothing).
 async fn load_sample(
@@ -124,42 +199,45 @@ async fn load_sample(
         std::fs::write(dir.join("eessi_api_metadata_software.json"), SAMPLE_EESSI)?;
         std::fs::write(dir.join("repology.json"), SAMPLE_SPACK)?;
         let fetcher = Fetcher::new(&config.fetch)?;
-        let loads = [
-            LoadRequest {
-                source: CatalogKind::Eessi,
+        let options = LoadOptions {
+            update_existing: true,
+            dry_run: false,
+            allow_shrink: false,
+            limits: ShrinkLimits::default(),
+        };
+        let eessi = Sample {
+            inner: EessiSource {
+                api_url: format!("{}/", dir.display()),
                 catalog_name: config.eessi.catalog_name.clone(),
                 catalog_version: Some(SAMPLE_EESSI_VERSION.into()),
-                url: format!("{}/", dir.display()),
                 include_extensions: false,
-                update_existing: true,
-                dry_run: false,
-                allow_shrink: false,
             },
-            LoadRequest {
-                source: CatalogKind::Spack,
+            origin: SAMPLE_EESSI_ORIGIN,
+        };
+        let eessi_options = LoadOptions {
+            limits: ShrinkLimits::from_config(config, CatalogKind::Eessi),
+            ..options
+        };
+        report_sample(
+            &eessi.inner.catalog_name,
+            load_source(database, &eessi, &fetcher, eessi_options, &NoProgress).await,
+        )?;
+        let spack = Sample {
+            inner: SpackSource {
+                data_url: dir.join("repology.json").display().to_string(),
                 catalog_name: config.spack.catalog_name.clone(),
                 catalog_version: None,
-                url: dir.join("repology.json").display().to_string(),
-                include_extensions: false,
-                update_existing: true,
-                dry_run: false,
-                allow_shrink: false,
             },
-        ];
-        for load in loads {
-            let limits = ShrinkLimits::from_config(config, load.source);
-            match load.run(database, &fetcher, limits, &NoProgress).await {
-                Ok(report) => {
-                    tracing::info!(catalog = %report.catalog, outcome = ?report.outcome, "sample loaded");
-                }
-                // A catalog of the sample's name and version holding more
-                // than the sample (the full catalog, loaded by hand) is kept.
-                Err(LoadError::Refused(refusal)) => {
-                    tracing::warn!(catalog = %load.catalog_name, %refusal, "sample not loaded; the stored catalog is kept");
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+            origin: SAMPLE_SPACK_ORIGIN,
+        };
+        let spack_options = LoadOptions {
+            limits: ShrinkLimits::from_config(config, CatalogKind::Spack),
+            ..options
+        };
+        report_sample(
+            &spack.inner.catalog_name,
+            load_source(database, &spack, &fetcher, spack_options, &NoProgress).await,
+        )?;
         anyhow::Ok(())
     }
     .await;

@@ -158,10 +158,9 @@ async fn a_bad_setting_or_an_unmigrated_database_is_named() {
         &["load", "spack", "--data-url", &data_file(SAMPLE)],
     );
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("run `softcat migrate`"),
-        "{}",
-        stderr(&output)
+    assert_eq!(
+        stderr(&output),
+        "error: the database has no softcat schema: run softcat migrate first\n"
     );
 
     let migrate = softcat(&empty.url, &["migrate"]);
@@ -317,10 +316,123 @@ async fn every_role_refuses_a_schema_that_is_not_migrated() {
         let output = softcat(&url, args);
         let message = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
-        assert_eq!(message.lines().count(), 1, "{args:?}: {message}");
-        assert!(
-            message.contains("run `softcat migrate`"),
-            "{args:?}: {message}"
+        assert_eq!(
+            message, "error: the database has no softcat schema: run softcat migrate first\n",
+            "{args:?}"
         );
     }
+}
+
+#[test]
+fn a_missing_database_is_one_line_with_the_fix() {
+    let name = format!("softcat_test_missing_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    for args in [&["catalogs", "list"][..], &["jobs", "list"], &["worker"]] {
+        let output = softcat(&url, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&output),
+            format!("error: database \"{name}\" does not exist: run softcat migrate first\n"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_database_url_is_the_default_not_an_empty_one() {
+    let output = softcat("", &["config"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let config: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        config["database_url"],
+        "postgres://postgres@127.0.0.1:5432/softcat"
+    );
+}
+
+#[test]
+fn an_unknown_key_or_a_bad_timetable_is_one_line_naming_it() {
+    let run = |variable: &str, value: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_softcat"))
+            .args(args)
+            .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+            .env("SOFTCAT_LOG", "warn")
+            .env(variable, value)
+            .output()
+            .expect("run softcat")
+    };
+    let output = run("SOFTCAT_FETCH__MAX_BYTE", "3", &["config"]);
+    assert_eq!(
+        stderr(&output),
+        "error: configuration: fetch.max_byte: unknown key; did you mean fetch.max_bytes?\n"
+    );
+    for args in [&["config"][..], &["api"], &["worker"], &["scheduler"]] {
+        let output = run("SOFTCAT_SCHEDULER__TIMEZONE", "Mars/Olympus", args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&output),
+            "error: configuration: scheduler.timezone: \"Mars/Olympus\" is not a time zone; \
+             expected an IANA name such as \"UTC\" or \"Europe/Amsterdam\"\n",
+            "{args:?}"
+        );
+    }
+    let output = run("SOFTCAT_SCHEDULER__REFRESH_CRON", "0 3 * *", &["config"]);
+    assert_eq!(
+        stderr(&output),
+        "error: configuration: scheduler.refresh_cron: \"0 3 * *\" is not a cron expression \
+         (4 fields); expected five fields (minute hour day-of-month month day-of-week, e.g. \
+         \"0 3 * * *\" for daily at 03:00) or six with seconds first (\"0 0 3 * * *\")\n"
+    );
+    let output = run("SOFTCAT_SCHEDULER__REFRESH_CRON", "0 3 * * *", &["config"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn load_eessi_says_which_versions_the_source_has_and_loads_all_on_request() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let sample = std::fs::read(data_file("eessi/published-sample_software.json")).unwrap();
+    dir.write("eessi_api_metadata_software.json", sample);
+    let api_url = dir.path();
+    let base = ["load", "eessi", "--api-url", &api_url, "--no-extensions"];
+
+    let newest = softcat(&db.url, &base);
+    assert!(newest.status.success(), "{}", stderr(&newest));
+    assert_eq!(
+        stdout(&newest).lines().last(),
+        Some(
+            "the source has 2023.06, 2025.06; loaded 2025.06 (--catalog-version VERSION \
+             loads another, --catalog-version all loads each)"
+        )
+    );
+
+    let all = softcat(
+        &db.url,
+        &[&base[..], &["--catalog-version", "all", "--json"]].concat(),
+    );
+    assert!(all.status.success(), "{}", stderr(&all));
+    let reports: serde_json::Value = serde_json::from_slice(&all.stdout).expect("JSON");
+    let loaded: Vec<&str> = reports
+        .as_array()
+        .expect("one report per stack")
+        .iter()
+        .map(|report| report["catalog"]["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(loaded, ["2023.06", "2025.06"]);
+    assert_eq!(reports[0]["outcome"], "created");
+
+    let spack = softcat(
+        &db.url,
+        &[
+            "load",
+            "spack",
+            "--data-url",
+            &data_file(SAMPLE),
+            "--catalog-version",
+            "all",
+        ],
+    );
+    assert_eq!(
+        stderr(&spack),
+        "error: --catalog-version all: only EESSI sources hold several versions\n"
+    );
 }

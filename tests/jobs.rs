@@ -635,6 +635,94 @@ async fn a_failing_job_is_retried_within_its_budget_then_failed_and_dead() {
 }
 
 #[tokio::test]
+async fn a_fetch_that_cannot_succeed_fails_the_job_at_once() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let (_dir, server) = spack_server().await;
+
+    // A local path that does not exist is refused before anything is queued.
+    let missing = post(
+        &app,
+        "/api/admin/jobs/",
+        &staff,
+        json!({"kind": "load", "source": "spack", "url": "/nonexistent/repology.json"}),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.body);
+    assert_eq!(missing.body["field"], "url");
+    assert_eq!(
+        missing.body["detail"],
+        "url: /nonexistent/repology.json: no such file or directory"
+    );
+    assert_eq!(app.db.count("SELECT count(*) FROM jobs").await, 0);
+
+    let worker = RoleProcess::spawn(
+        "worker",
+        &app.db,
+        &app.queue,
+        &[("SOFTCAT_JOBS__MAX_ATTEMPTS", "3")],
+    );
+    // A 404, and a path that went away after the job was queued: one
+    // attempt each, failed with the reason.
+    let not_found = format!("{}/absent.json", server.base_url);
+    let answer = post(
+        &app,
+        "/api/admin/jobs/",
+        &staff,
+        json!({"kind": "load", "source": "spack", "url": not_found}),
+    )
+    .await;
+    let id = job_id(&answer);
+    let job = wait_for_job(&app.db, id, Duration::from_secs(30), &[&worker], ended).await;
+    assert_eq!(job.state, "failed");
+    assert_eq!(job.attempts, 1, "{job:#?}");
+    assert_eq!(
+        job.error.as_deref(),
+        Some(&*format!("{not_found}: not found"))
+    );
+
+    let gone = jobs::enqueue(
+        &app.db.conn,
+        &app.queue.client(),
+        &spack_load("/nonexistent/gone.json".into()),
+        "test",
+        None,
+        3,
+    )
+    .await
+    .unwrap();
+    let job = wait_for_job(
+        &app.db,
+        gone.job.id,
+        Duration::from_secs(30),
+        &[&worker],
+        ended,
+    )
+    .await;
+    assert_eq!(job.state, "failed");
+    assert_eq!(job.attempts, 1, "{job:#?}");
+    assert_eq!(
+        job.error.as_deref(),
+        Some("/nonexistent/gone.json: not found")
+    );
+
+    // A document that does not parse.
+    let broken_dir = TempDir::new();
+    let broken = broken_dir.write("repology.json", "{ not json");
+    let answer = post(
+        &app,
+        "/api/admin/jobs/",
+        &staff,
+        json!({"kind": "load", "source": "spack", "url": broken}),
+    )
+    .await;
+    let id = job_id(&answer);
+    let job = wait_for_job(&app.db, id, Duration::from_secs(30), &[&worker], ended).await;
+    assert_eq!(job.state, "failed");
+    assert_eq!(job.attempts, 1, "{job:#?}");
+}
+
+#[tokio::test]
 async fn workers_carry_on_after_redis_restarts() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -169,3 +169,112 @@ async fn jobs_are_listed_shown_and_retried() {
     assert!(!not_failed.status.success());
     assert!(String::from_utf8_lossy(&not_failed.stderr).contains("state"));
 }
+
+#[tokio::test]
+async fn enqueue_prints_a_sentence_json_or_only_the_id() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+
+    let sentence = stdout(&softcat(&db, &queue, &["enqueue", "probe"]));
+    assert!(sentence.starts_with("queued probe job "), "{sentence}");
+
+    let json: Value = serde_json::from_str(&stdout(&softcat(
+        &db,
+        &queue,
+        &["enqueue", "cleanup", "--json"],
+    )))
+    .expect("enqueue --json prints JSON");
+    assert_eq!(json["kind"], "cleanup");
+    assert_eq!(json["state"], "queued");
+    assert_eq!(json["duplicate"], false);
+
+    let quiet = stdout(&softcat(&db, &queue, &["enqueue", "-q", "refresh"]));
+    let id: uuid::Uuid = quiet.trim().parse().expect("-q prints only the id");
+    assert_eq!(quiet, format!("{id}\n"));
+
+    let data = data_file("spack/published-sample_repology.json");
+    let load: Value = serde_json::from_str(&stdout(&softcat(
+        &db,
+        &queue,
+        &[
+            "enqueue",
+            "load",
+            "spack",
+            "--data-url",
+            &data,
+            "--dry-run",
+            "--json",
+        ],
+    )))
+    .expect("enqueue load … --json prints JSON");
+    assert_eq!(load["kind"], "load");
+    assert_eq!(load["parameters"]["dry_run"], true);
+
+    let missing = softcat(
+        &db,
+        &queue,
+        &[
+            "enqueue",
+            "load",
+            "spack",
+            "--data-url",
+            "/nonexistent/repology.json",
+        ],
+    );
+    assert!(!missing.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        "error: --data-url: /nonexistent/repology.json: no such file or directory\n"
+    );
+}
+
+#[tokio::test]
+async fn job_ids_may_be_given_as_a_unique_prefix() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let mut ids = Vec::new();
+    for id in [
+        "3f2a1111-0000-4000-8000-000000000001",
+        "3f2a2222-0000-4000-8000-000000000002",
+        "7c000000-0000-4000-8000-000000000003",
+    ] {
+        db.conn
+            .execute_unprepared(&format!(
+                "INSERT INTO jobs (id, kind, parameters, dedupe_key, state, attempts, \
+                 max_attempts, requested_by, error, finished) VALUES ('{id}', 'probe', \
+                 '{{\"kind\": \"probe\", \"label\": \"{id}\"}}', '{id}', 'failed', 3, 3, \
+                 'test', 'gone', now())"
+            ))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+
+    let show = stdout(&softcat(&db, &queue, &["jobs", "show", "3f2a1"]));
+    assert!(
+        squeeze(&show).starts_with(&format!("id {}", ids[0])),
+        "{show}"
+    );
+    let shown: Value = serde_json::from_str(&stdout(&softcat(
+        &db,
+        &queue,
+        &["jobs", "show", "7C", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(shown["id"], ids[2]);
+
+    let ambiguous = softcat(&db, &queue, &["jobs", "show", "3f2a"]);
+    assert!(!ambiguous.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ambiguous.stderr),
+        format!("error: job id 3f2a is ambiguous: {}, {}\n", ids[0], ids[1])
+    );
+    let unknown = softcat(&db, &queue, &["jobs", "retry", "abc"]);
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr),
+        "error: no job id starts with abc\n"
+    );
+
+    let retry = stdout(&softcat(&db, &queue, &["jobs", "retry", "3f2a2"]));
+    assert!(retry.contains(&format!("(retry of {})", ids[1])), "{retry}");
+}

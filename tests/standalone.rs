@@ -133,6 +133,17 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
         .await
         .unwrap();
     assert_eq!(catalogs(&client, &base, &token).await, sample_catalogs());
+    // The sample's catalogs say where the sample came from, not the
+    // temporary directory it was read from.
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM software_catalogs WHERE source_url IN (\
+             'https://github.com/EESSI/docs/blob/main/scripts/available_software/tests/test_dir/data/eessi_api_metadata_software.json', \
+             'https://packages.spack.io/data/repology.json')"
+        )
+        .await,
+        2
+    );
 
     // The embedded worker runs a job enqueued over the API.
     let id = enqueue(&client, &base, &token, json!({"kind": "probe"})).await;

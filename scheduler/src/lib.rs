@@ -27,13 +27,52 @@ pub enum SchedulerError {
     Runtime(String),
 }
 
-/// The parsed timetable: the cron expression and its time zone.
+/// The parsed timetable: the cron expression and its time zone. The
+/// expression takes the usual five crontab fields (`0 3 * * *`: minute,
+/// hour, day of month, month, day of week) or six with seconds first
+/// (`0 0 3 * * *`); an unusable value is refused with the value and what is
+/// expected.
 pub fn timetable(config: &Config) -> Result<(cron::Schedule, Tz), ConfigError> {
-    let schedule = cron::Schedule::from_str(&config.scheduler.refresh_cron)
-        .map_err(|error| Config::invalid("scheduler.refresh_cron", error))?;
-    let timezone = Tz::from_str(&config.scheduler.timezone)
-        .map_err(|error| Config::invalid("scheduler.timezone", error))?;
+    let expression = config.scheduler.refresh_cron.trim();
+    let schedule = cron_schedule(expression).map_err(|_| {
+        // cron's own message spans lines; the field count is what usually
+        // went wrong.
+        let fields = expression.split_whitespace().count();
+        let counted = if (5..=7).contains(&fields) {
+            String::new()
+        } else {
+            format!(" ({fields} fields)")
+        };
+        Config::invalid(
+            "scheduler.refresh_cron",
+            format!(
+                "{expression:?} is not a cron expression{counted}; expected five fields \
+                 (minute hour day-of-month month day-of-week, e.g. \"0 3 * * *\" for \
+                 daily at 03:00) or six with seconds first (\"0 0 3 * * *\")"
+            ),
+        )
+    })?;
+    let timezone = Tz::from_str(config.scheduler.timezone.trim()).map_err(|_| {
+        Config::invalid(
+            "scheduler.timezone",
+            format!(
+                "{:?} is not a time zone; expected an IANA name such as \"UTC\" or \
+                 \"Europe/Amsterdam\"",
+                config.scheduler.timezone
+            ),
+        )
+    })?;
     Ok((schedule, timezone))
+}
+
+/// Parses a cron expression of five fields (a crontab line: seconds are
+/// taken as 0) or of six or seven (seconds first, an optional year last).
+fn cron_schedule(expression: &str) -> Result<cron::Schedule, cron::error::Error> {
+    if expression.split_whitespace().count() == 5 {
+        cron::Schedule::from_str(&format!("0 {expression}"))
+    } else {
+        cron::Schedule::from_str(expression)
+    }
 }
 
 #[derive(Clone)]
@@ -55,7 +94,7 @@ pub async fn run(
     let replica = softcat_worker::unique_name("scheduler");
     tracing::info!(
         replica = %replica,
-        cron = %config.scheduler.refresh_cron,
+        cron = %config.scheduler.refresh_cron.trim(),
         timezone = %timezone,
         next = ?schedule.upcoming(timezone).next(),
         "scheduler started"
@@ -101,4 +140,56 @@ async fn on_tick(tick: Tick<Tz>, context: Data<TickContext>) -> Result<(), BoxDy
         tracing::error!(%error, tick = %at, "scheduled jobs could not be enqueued");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(cron: &str, timezone: &str) -> Config {
+        let mut config = Config::default();
+        config.scheduler.refresh_cron = cron.into();
+        config.scheduler.timezone = timezone.into();
+        config
+    }
+
+    #[test]
+    fn five_and_six_field_expressions_mean_the_same_time() {
+        let (five, _) = timetable(&config("0 3 * * *", "UTC")).unwrap();
+        let (six, _) = timetable(&config("0 0 3 * * *", "UTC")).unwrap();
+        let next = |schedule: &cron::Schedule| schedule.upcoming(Utc).take(3).collect::<Vec<_>>();
+        assert_eq!(next(&five), next(&six));
+    }
+
+    #[test]
+    fn a_bad_expression_names_the_key_the_value_and_the_forms() {
+        let error = timetable(&config("0 3 * *", "UTC"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "configuration: scheduler.refresh_cron: \"0 3 * *\" is not a cron expression ("
+            ),
+            "{error}"
+        );
+        assert!(
+            error.ends_with(
+                "expected five fields (minute hour day-of-month month day-of-week, e.g. \
+                 \"0 3 * * *\" for daily at 03:00) or six with seconds first (\"0 0 3 * * *\")"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_time_zone_names_the_key_the_value_and_the_form() {
+        let error = timetable(&config("0 3 * * *", "Mars/Olympus"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "configuration: scheduler.timezone: \"Mars/Olympus\" is not a time zone; \
+             expected an IANA name such as \"UTC\" or \"Europe/Amsterdam\""
+        );
+    }
 }

@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::loader::ShrinkLimits;
 
 /// `SOFTCAT_` variables that are not configuration keys: the config file's
-/// path, logging, and the test and benchmark harnesses' own settings.
-const NOT_CONFIGURATION: [&str; 6] = [
+/// path, logging, the binary the scripts run, and the test and benchmark
+/// harnesses' own settings.
+const NOT_CONFIGURATION: [&str; 7] = [
     "CONFIG",
     "LOG",
     "LOG_FORMAT",
+    "BIN",
     "DATA_DIR",
     "BENCH_SERVER",
     "BENCH_REQUESTS",
@@ -88,7 +90,8 @@ pub struct JobsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulerConfig {
-    /// Cron expression with seconds first: `0 0 3 * * *` is daily at 03:00.
+    /// Cron expression: five crontab fields (`0 3 * * *` is daily at
+    /// 03:00) or six with seconds first (`0 0 3 * * *`).
     pub refresh_cron: String,
     /// IANA time zone the expression is read in, e.g. `Europe/Amsterdam`.
     pub timezone: String,
@@ -309,7 +312,7 @@ impl Config {
         let config: Self = Self::figment(&file).extract().map_err(|error| {
             // figment may collect several errors; the first one names a key.
             let first = error.into_iter().next();
-            ConfigError(first.map_or_else(|| "invalid".to_owned(), |e| e.to_string()))
+            ConfigError(first.map_or_else(|| "invalid".to_owned(), |e| describe(&e)))
         })?;
         config.validate()?;
         Ok(config)
@@ -400,10 +403,79 @@ impl Config {
             )
             .merge(
                 Env::raw()
-                    .only(&["DATABASE_URL", "REDIS_URL"])
+                    .only(&conventional_variables())
                     .map(|key| key.as_str().to_ascii_lowercase().into()),
             )
     }
+}
+
+/// The conventional `DATABASE_URL` and `REDIS_URL` that are set to
+/// something: an empty `DATABASE_URL=` counts as unset, as shells and
+/// Compose files leave it.
+fn conventional_variables() -> Vec<&'static str> {
+    ["DATABASE_URL", "REDIS_URL"]
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+        .collect()
+}
+
+/// One line for a figment error: the dotted key (without figment's profile
+/// name) and what is wrong with it; an unknown key with the closest valid one.
+fn describe(error: &figment::Error) -> String {
+    let path: Vec<String> = error.path.iter().map(|part| part.to_lowercase()).collect();
+    let key = path.join(".");
+    match &error.kind {
+        figment::error::Kind::UnknownField(field, expected) => {
+            let field = field.to_lowercase();
+            let parent = &path[..path.len().saturating_sub(1)];
+            let dotted = |name: &str| {
+                parent
+                    .iter()
+                    .map(String::as_str)
+                    .chain([name])
+                    .collect::<Vec<_>>()
+                    .join(".")
+            };
+            let key = if key.is_empty() { dotted(&field) } else { key };
+            match closest(&field, expected) {
+                Some(name) => format!("{key}: unknown key; did you mean {}?", dotted(name)),
+                None => {
+                    let valid: Vec<String> = expected.iter().map(|name| dotted(name)).collect();
+                    format!("{key}: unknown key; valid keys are {}", valid.join(", "))
+                }
+            }
+        }
+        kind if key.is_empty() => kind.to_string(),
+        kind => format!("{key}: {kind}"),
+    }
+}
+
+/// The candidate nearest to `word` by edit distance, if it is near enough
+/// to be a likely typo (at most a third of the word's letters changed).
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(word, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance: the fewest single-character insertions, deletions
+/// and substitutions that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, left) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, right) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(left != *right);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 #[cfg(test)]
@@ -496,10 +568,78 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_names_the_closest_valid_one() {
+        Jail::expect_with(|jail| {
+            jail.create_file("softcat.toml", "[fetch]\nmax_byte = 3\n")?;
+            let error = Config::load(None).expect_err("a typo");
+            assert_eq!(
+                error.to_string(),
+                "configuration: fetch.max_byte: unknown key; did you mean fetch.max_bytes?"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("SOFTCAT_FETCH__MAX_BYTE", "3");
+            let error = Config::load(None).expect_err("a typo");
+            assert_eq!(
+                error.to_string(),
+                "configuration: fetch.max_byte: unknown key; did you mean fetch.max_bytes?"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("softcat.toml", "databse_url = \"x\"\n")?;
+            let error = Config::load(None).expect_err("a typo");
+            assert_eq!(
+                error.to_string(),
+                "configuration: databse_url: unknown key; did you mean database_url?"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_far_from_any_lists_the_valid_ones() {
+        Jail::expect_with(|jail| {
+            jail.create_file("softcat.toml", "[cleanup]\nwhatever = 1\n")?;
+            let error = Config::load(None).expect_err("no such key");
+            assert_eq!(
+                error.to_string(),
+                "configuration: cleanup.whatever: unknown key; valid keys are \
+                 cleanup.enabled, cleanup.retention_days"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn edit_distance_counts_single_changes() {
+        assert_eq!(edit_distance("max_byte", "max_bytes"), 1);
+        assert_eq!(edit_distance("api_ulr", "api_url"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn an_empty_database_url_is_unset() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "");
+            jail.set_env("REDIS_URL", "");
+            assert_eq!(
+                Config::load(None).map_err(|e| e.to_string())?,
+                Config::default()
+            );
+            assert!(!Config::is_given(None, "database_url").map_err(|e| e.to_string())?);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn harness_variables_are_not_configuration() {
         Jail::expect_with(|jail| {
             jail.set_env("SOFTCAT_DATA_DIR", "/srv/data");
             jail.set_env("SOFTCAT_BENCH_REQUESTS", "10");
+            jail.set_env("SOFTCAT_BIN", "/usr/local/bin/softcat");
             assert_eq!(
                 Config::load(None).map_err(|e| e.to_string())?,
                 Config::default()

@@ -10,16 +10,39 @@ pub enum DbError {
     /// The URL does not name a database (`postgres://host/dbname`).
     #[error("database URL {0:?} does not name a database")]
     NoDatabaseName(String),
+    /// The server has no database of the URL's name.
+    #[error("database {0:?} does not exist: run softcat migrate first")]
+    Missing(String),
     /// The server refused or failed a statement.
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
 
-/// Opens a connection pool.
+/// Opens a connection pool. A database the server does not have is
+/// [`DbError::Missing`].
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbError> {
     let mut options = ConnectOptions::new(url);
     options.sqlx_logging(false);
-    Ok(Database::connect(options).await?)
+    Database::connect(options).await.map_err(|error| {
+        if is_missing_database(&error) {
+            let name = split_database_url(url).map_or_else(|_| url.to_owned(), |(_, name)| name);
+            DbError::Missing(name)
+        } else {
+            DbError::Db(error)
+        }
+    })
+}
+
+/// Whether Postgres answered `invalid_catalog_name` (3D000): the database
+/// named in the URL does not exist.
+fn is_missing_database(error: &DbErr) -> bool {
+    let DbErr::Conn(sea_orm::RuntimeErr::SqlxError(error)) = error else {
+        return false;
+    };
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| code == "3D000")
 }
 
 /// Creates the database named in `url` if the server does not have it yet,

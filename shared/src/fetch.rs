@@ -80,6 +80,22 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// Whether repeating the fetch cannot succeed while the source stays as
+    /// it is: not found, a location that is no URL or path, a document over
+    /// the cap, or an HTTP status that is neither a server error nor 429. A
+    /// job fails at once on these; timeouts, 5xx and refused connections
+    /// are retried.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::InvalidLocation { .. } | Self::NotFound { .. } | Self::TooLarge { .. } => true,
+            Self::Status { status, .. } => {
+                status.is_client_error() && *status != StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Transport { source, .. } => source.is_builder() || source.is_redirect(),
+            Self::Deadline { .. } | Self::Io { .. } | Self::Client(_) => false,
+        }
+    }
+
     fn is_transient(&self) -> bool {
         match self {
             Self::Status { status, .. } => {
@@ -279,6 +295,15 @@ pub fn join_location(base: &str, name: &str) -> String {
     }
 }
 
+/// The local file a location names (a plain path or a `file://` URL), or
+/// `None` for an http(s) URL or something that is no location.
+pub fn local_path(location: &str) -> Option<PathBuf> {
+    match Location::parse(location) {
+        Ok(Location::File(path)) => Some(path),
+        _ => None,
+    }
+}
+
 enum Location {
     Http(reqwest::Url),
     File(PathBuf),
@@ -354,5 +379,51 @@ mod tests {
             Err(FetchError::InvalidLocation { .. })
         ));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn what_cannot_pass_later_is_permanent() {
+        let location = || "x".to_owned();
+        let status = |code: u16| FetchError::Status {
+            location: location(),
+            status: StatusCode::from_u16(code).unwrap(),
+        };
+        assert!(
+            FetchError::NotFound {
+                location: location()
+            }
+            .is_permanent()
+        );
+        assert!(
+            FetchError::InvalidLocation {
+                location: location()
+            }
+            .is_permanent()
+        );
+        assert!(status(403).is_permanent());
+        assert!(status(410).is_permanent());
+        assert!(!status(500).is_permanent());
+        assert!(!status(503).is_permanent());
+        assert!(!status(429).is_permanent());
+        let deadline = FetchError::Deadline {
+            location: location(),
+            secs: 1,
+            attempts: 1,
+        };
+        assert!(!deadline.is_permanent());
+    }
+
+    #[test]
+    fn local_paths_are_told_from_urls() {
+        assert_eq!(
+            local_path("/srv/a.json"),
+            Some(PathBuf::from("/srv/a.json"))
+        );
+        assert_eq!(
+            local_path("file:///srv/a.json"),
+            Some(PathBuf::from("/srv/a.json"))
+        );
+        assert_eq!(local_path("https://example.org/a.json"), None);
+        assert_eq!(local_path(""), None);
     }
 }

@@ -219,9 +219,15 @@ impl JobsApi {
             dry_run: body.dry_run,
             allow_shrink: body.allow_shrink,
         };
+        let url_given = draft.url.is_some();
         let request = draft
             .resolve(source, settings.load_defaults(&self.state.config, source))
             .map_err(|error| BadParameter::new(error.field, error.reason))?;
+        if url_given {
+            request
+                .check_local_source()
+                .map_err(|error| BadParameter::new(error.field, error.reason))?;
+        }
         Ok(JobSpec::Load(request))
     }
 }

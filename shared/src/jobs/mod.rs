@@ -16,8 +16,8 @@ use uuid::Uuid;
 use crate::loader::LoadRequest;
 
 pub use records::{
-    Enqueued, JobError, JobFilter, JobRecord, cancel, enqueue, get, hand_back, list,
-    redeliver_stranded, state_counts,
+    Enqueued, JobError, JobFilter, JobRecord, PREFIX_CANDIDATES, cancel, enqueue, get, hand_back,
+    ids_with_prefix, list, redeliver_stranded, state_counts,
 };
 pub use run::{Disposition, JobContext, process};
 

@@ -196,6 +196,27 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<JobRecord, JobEr
     .ok_or(JobError::NotFound)
 }
 
+/// Candidates [`ids_with_prefix`] returns at most: enough to show that a
+/// prefix is ambiguous.
+pub const PREFIX_CANDIDATES: u64 = 5;
+
+/// The ids of the jobs whose id starts with `prefix` (hexadecimal digits
+/// and hyphens, as git and docker take object ids), at most
+/// [`PREFIX_CANDIDATES`] of them, in order.
+pub async fn ids_with_prefix(db: &impl ConnectionTrait, prefix: &str) -> Result<Vec<Uuid>, DbErr> {
+    let pattern = format!("{}%", prefix.to_ascii_lowercase());
+    let rows = db
+        .query_all_raw(statement(
+            db,
+            format!(
+                "SELECT id FROM jobs WHERE id::text LIKE $1 ORDER BY id LIMIT {PREFIX_CANDIDATES}"
+            ),
+            [pattern.into()],
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get("", "id")).collect()
+}
+
 /// Filters of the job listing.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {

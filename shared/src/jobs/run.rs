@@ -58,7 +58,8 @@ enum AttemptError {
     #[error("{0}")]
     Failed(String),
     /// No attempt can succeed while the inputs stay as they are (a load the
-    /// shrink guard refused): the job fails at once, without retries.
+    /// shrink guard refused, a source not found or not parsing): the job
+    /// fails at once, without retries.
     #[error("{0}")]
     Permanent(String),
     #[error("timed out after {0} s")]
@@ -217,9 +218,12 @@ async fn execute(
             let report = request
                 .run(db, &context.fetcher, limits, &progress)
                 .await
-                .map_err(|error| match error {
-                    LoadError::Refused(_) => AttemptError::Permanent(error.to_string()),
-                    error => failed(&error),
+                .map_err(|error: LoadError| {
+                    if error.is_permanent() {
+                        AttemptError::Permanent(error.to_string())
+                    } else {
+                        failed(&error)
+                    }
                 })?;
             crate::metrics::rows_written(&request.catalog_name, report.rows_written());
             let state = match report.outcome {

@@ -67,6 +67,19 @@ pub enum LoadError {
     Db(#[from] DbErr),
 }
 
+impl LoadError {
+    /// Whether repeating the load cannot succeed while its inputs stay as
+    /// they are (a refused load, a source not found or not parsing): a job
+    /// fails at once on these instead of being retried.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Source(error) => error.is_permanent(),
+            Self::Refused(_) => true,
+            Self::Db(_) => false,
+        }
+    }
+}
+
 /// What a load leaves on its catalog so that a reload of the same documents
 /// can report without parsing them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -163,6 +163,18 @@ fn non_empty(
 }
 
 impl LoadRequest {
+    /// Refuses a local source (a path or `file://` URL) that does not
+    /// exist, naming the `url` field; http(s) sources are not checked here.
+    pub fn check_local_source(&self) -> Result<(), InvalidLoadRequest> {
+        match crate::fetch::local_path(&self.url) {
+            Some(path) if !path.exists() => Err(InvalidLoadRequest {
+                field: "url",
+                reason: format!("{}: no such file or directory", path.display()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The catalog versions the source at this request's URL offers
     /// (fetched and parsed, not loaded; EESSI without its extensions).
     pub async fn offered_versions(&self, fetcher: &Fetcher) -> Result<Vec<String>, SourceError> {
@@ -276,6 +288,24 @@ mod tests {
         });
         let request: LoadRequest = serde_json::from_value(old).unwrap();
         assert!(!request.allow_shrink);
+    }
+
+    #[test]
+    fn a_missing_local_source_is_refused_by_field() {
+        let draft = LoadRequestDraft {
+            url: Some("/nonexistent/repology.json".into()),
+            ..Default::default()
+        };
+        let request = draft.resolve(CatalogKind::Spack, defaults()).unwrap();
+        let error = request.check_local_source().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "url: /nonexistent/repology.json: no such file or directory"
+        );
+        let remote = LoadRequestDraft::default()
+            .resolve(CatalogKind::Spack, defaults())
+            .unwrap();
+        assert!(remote.check_local_source().is_ok());
     }
 
     #[test]

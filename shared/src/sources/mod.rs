@@ -35,6 +35,18 @@ pub enum SourceError {
     Invalid(String),
 }
 
+impl SourceError {
+    /// Whether no repetition can succeed while the source stays as it is:
+    /// a fetch that cannot pass later ([`FetchError::is_permanent`]), or
+    /// documents that do not parse or do not describe the catalog.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Fetch(error) => error.is_permanent(),
+            Self::Parse { .. } | Self::Invalid(_) => true,
+        }
+    }
+}
+
 /// One kind of catalog source: fetch → parse → transform.
 pub trait CatalogSource: Send + Sync {
     /// The fetched, unparsed documents.

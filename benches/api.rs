@@ -38,6 +38,7 @@ const UPDATE: LoadOptions = LoadOptions {
     dry_run: false,
     allow_shrink: false,
     limits: loader::ShrinkLimits::DEFAULT,
+    bounds: loader::SourceBounds::DEFAULT,
 };
 
 /// One benchmarked request and the SQL the API runs for it.

@@ -35,6 +35,7 @@ const UPDATE: LoadOptions = LoadOptions {
     dry_run: false,
     allow_shrink: false,
     limits: loader::ShrinkLimits::DEFAULT,
+    bounds: loader::SourceBounds::DEFAULT,
 };
 /// Columns copied for the COPY floor, per table in foreign-key order.
 const TABLES: [(&str, &str); 4] = [

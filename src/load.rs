@@ -10,8 +10,8 @@ use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::loader::{
-    LoadDefaults, LoadOutcome, LoadReport, LoadRequest, LoadRequestDraft, Phase, Progress,
-    ShrinkLimits, retry_text,
+    LoadDefaults, LoadLimits, LoadOutcome, LoadReport, LoadRequest, LoadRequestDraft, Phase,
+    Progress, retry_text,
 };
 use softcat_shared::snapshot::Level;
 
@@ -49,7 +49,7 @@ pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
             .collect(),
         _ => vec![request],
     };
-    let limits = ShrinkLimits::from_config(config, requests[0].source);
+    let limits = LoadLimits::from_config(config, requests[0].source);
     let mut reports = Vec::new();
     for request in &requests {
         let progress = Display::new();

@@ -204,6 +204,7 @@ async fn load_sample(
             dry_run: false,
             allow_shrink: false,
             limits: ShrinkLimits::default(),
+            bounds: config.loader,
         };
         let eessi = Sample {
             inner: EessiSource {

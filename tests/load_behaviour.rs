@@ -201,6 +201,7 @@ async fn turning_extensions_off_removes_them_on_update() {
                 dry_run: false,
                 allow_shrink: false,
                 limits: loader::ShrinkLimits::DEFAULT,
+                bounds: loader::SourceBounds::DEFAULT,
             },
         )
         .await
@@ -336,4 +337,50 @@ async fn a_load_dropped_while_copying_leaves_nothing_and_blocks_nothing() {
         db.count("SELECT count(*) FROM software_packages").await,
         report.packages.created
     );
+}
+
+#[tokio::test]
+async fn a_package_beyond_the_source_bounds_is_cut_and_named() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let versions: Vec<Value> = (0..1_500)
+        .map(|minor| json!({"version": format!("2.{minor}"), "downloads": []}))
+        .collect();
+    let document = json!({
+        "last_update": "2026-07-01 10:00:00 +0000",
+        "num_packages": 2,
+        "packages": {
+            "huge": {"name": "huge", "summary": "too many versions", "version": versions},
+            "small": {"name": "small", "summary": "fine", "version": [{"version": "1.0"}]},
+        },
+    });
+    let source = spack_source(dir.write("repology.json", document.to_string()));
+    let bounded = LoadOptions {
+        bounds: loader::SourceBounds {
+            max_versions_per_package: 1_000,
+            ..loader::SourceBounds::DEFAULT
+        },
+        ..UPDATE
+    };
+    let report = db.load_spack(&source, bounded).await.expect("load");
+    assert_eq!(report.packages.created, 2);
+    assert_eq!(report.versions.created, 1_001);
+    let named = report
+        .skipped
+        .iter()
+        .find(|entry| entry.entry.contains("huge"))
+        .expect("the cut package is named");
+    assert!(
+        named.reason.contains("500 oldest versions"),
+        "{}",
+        named.reason
+    );
+    // The newest stay.
+    let oldest_kept = db
+        .count(
+            "SELECT count(*) FROM software_versions v JOIN software_packages p ON p.id = v.package_id \
+             WHERE p.name = 'huge' AND v.version IN ('2.499', '2.500', '2.1499')",
+        )
+        .await;
+    assert_eq!(oldest_kept, 2, "2.500 and 2.1499 are kept, 2.499 is not");
 }

@@ -12,7 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::loader::ShrinkLimits;
+use crate::loader::{ShrinkLimits, SourceBounds};
 
 /// `SOFTCAT_` variables that are not configuration keys: the config file's
 /// path, logging, the binary the scripts run, and the test and benchmark
@@ -53,6 +53,9 @@ pub struct Config {
     /// Removal of old catalog versions and job records (defaults of the
     /// runtime settings).
     pub cleanup: CleanupConfig,
+    /// What one source may hold (packages, versions per package, targets
+    /// per version); beyond it entries are skipped and named.
+    pub loader: SourceBounds,
 }
 
 /// How jobs are queued, retried and run.
@@ -255,6 +258,7 @@ impl Default for Config {
                 enabled: false,
                 retention_days: 90,
             },
+            loader: SourceBounds::DEFAULT,
         }
     }
 }

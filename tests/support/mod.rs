@@ -282,16 +282,19 @@ pub const UPDATE: LoadOptions = LoadOptions {
     dry_run: false,
     allow_shrink: false,
     limits: loader::ShrinkLimits::DEFAULT,
+    bounds: loader::SourceBounds::DEFAULT,
 };
 pub const DRY_RUN: LoadOptions = LoadOptions {
     update_existing: true,
     dry_run: true,
     allow_shrink: false,
     limits: loader::ShrinkLimits::DEFAULT,
+    bounds: loader::SourceBounds::DEFAULT,
 };
 pub const FIRST_LOAD: LoadOptions = LoadOptions {
     update_existing: false,
     dry_run: false,
     allow_shrink: false,
     limits: loader::ShrinkLimits::DEFAULT,
+    bounds: loader::SourceBounds::DEFAULT,
 };

@@ -15,9 +15,7 @@ use super::{JobMessage, JobQueue, JobSpec, enqueue};
 use crate::catalog::CatalogKind;
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::loader::{
-    LoadError, LoadOutcome, LoadReport, LoadRequest, Phase, Progress, ShrinkLimits,
-};
+use crate::loader::{LoadError, LoadLimits, LoadOutcome, LoadReport, LoadRequest, Phase, Progress};
 use crate::settings::CatalogSettings;
 
 /// Skipped source entries kept in a job's result; the count says how many
@@ -214,7 +212,7 @@ async fn execute(
                 db: db.clone(),
                 job_id: job.id,
             };
-            let limits = ShrinkLimits::from_config(&context.config, request.source);
+            let limits = LoadLimits::from_config(&context.config, request.source);
             let report = request
                 .run(db, &context.fetcher, limits, &progress)
                 .await

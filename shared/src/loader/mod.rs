@@ -8,6 +8,7 @@
 //! before it writes ([`guard`]), and rows created again get the UUIDs they
 //! had ([`identity`]).
 
+mod bounds;
 pub mod guard;
 pub mod identity;
 mod plan;
@@ -22,6 +23,7 @@ use std::time::Instant;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 use xxhash_rust::xxh3::xxh3_64;
 
+pub use bounds::SourceBounds;
 pub use guard::{ShrinkGuard, ShrinkLimits, ShrinkRefusal};
 pub use progress::{NoProgress, Phase, Progress, retry_text};
 pub use report::{LevelCounts, LoadOutcome, LoadReport};
@@ -49,6 +51,29 @@ pub struct LoadOptions {
     pub allow_shrink: bool,
     /// How much of a stored catalog the load may take away.
     pub limits: ShrinkLimits,
+    /// What the source may hold; beyond it entries are skipped.
+    pub bounds: SourceBounds,
+}
+
+/// The limits a load of one source kind runs within, as the configuration
+/// sets them: how much of a stored catalog it may take away, and what the
+/// source may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LoadLimits {
+    /// The shrink guard's shares.
+    pub shrink: ShrinkLimits,
+    /// What the source may hold.
+    pub source: SourceBounds,
+}
+
+impl LoadLimits {
+    /// The limits the configuration sets for a source kind.
+    pub fn from_config(config: &crate::config::Config, kind: CatalogKind) -> Self {
+        Self {
+            shrink: ShrinkLimits::from_config(config, kind),
+            source: config.loader,
+        }
+    }
 }
 
 /// Why a load failed. Nothing was written when it does.
@@ -110,7 +135,8 @@ pub async fn load_source<S: CatalogSource>(
             progress.phase(Phase::Transform, None);
             let parsed = source.parse(&documents)?;
             drop(documents);
-            let transformed = source.transform(parsed)?;
+            let mut transformed = source.transform(parsed)?;
+            options.bounds.apply(&mut transformed);
             load_snapshot(db, transformed, Some(fingerprint), options, progress).await?
         }
     };

@@ -12,7 +12,7 @@ use crate::sources::eessi::EessiSource;
 use crate::sources::spack::SpackSource;
 use crate::sources::{CatalogSource, SourceError};
 
-use super::{LoadError, LoadOptions, LoadReport, Progress, ShrinkLimits, load_source};
+use super::{LoadError, LoadLimits, LoadOptions, LoadReport, Progress, load_source};
 
 /// A load of one catalog from its source, with every option spelt out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,20 +200,20 @@ impl LoadRequest {
     }
 
     /// Fetches, transforms and loads the catalog this request names, within
-    /// the shrink `limits` of its source kind
-    /// ([`ShrinkLimits::from_config`]).
+    /// the `limits` of its source kind ([`LoadLimits::from_config`]).
     pub async fn run(
         &self,
         db: &sea_orm::DatabaseConnection,
         fetcher: &Fetcher,
-        limits: ShrinkLimits,
+        limits: LoadLimits,
         progress: &dyn Progress,
     ) -> Result<LoadReport, LoadError> {
         let options = LoadOptions {
             update_existing: self.update_existing,
             dry_run: self.dry_run,
             allow_shrink: self.allow_shrink,
-            limits,
+            limits: limits.shrink,
+            bounds: limits.source,
         };
         match self.source {
             CatalogKind::Eessi => {

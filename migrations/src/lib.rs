@@ -10,6 +10,7 @@ mod m20261201_000004_extension_parents;
 mod m20261201_000005_catalog_types;
 mod m20261201_000006_version_order;
 mod m20261201_000007_partitions;
+mod m20261201_000011_job_backend;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_catalog_types::Migration),
             Box::new(m20261201_000006_version_order::Migration),
             Box::new(m20261201_000007_partitions::Migration),
+            Box::new(m20261201_000011_job_backend::Migration),
         ]
     }
 }

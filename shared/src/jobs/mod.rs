@@ -17,7 +17,7 @@ use crate::loader::LoadRequest;
 
 pub use records::{
     Enqueued, JobError, JobFilter, JobRecord, cancel, enqueue, get, hand_back, list,
-    redeliver_stranded, state_counts,
+    redeliver_lost, redeliver_stranded, state_counts,
 };
 pub use run::{Disposition, JobContext, process};
 

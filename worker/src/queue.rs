@@ -137,6 +137,43 @@ impl RedisQueue {
         format!("{}:pushed", self.config.queue.as_ref())
     }
 
+    /// The key whose value names the current life of the queue's keys: a
+    /// Redis that restarted without persistence has lost it with them.
+    fn epoch_key(&self) -> String {
+        format!("{}:epoch", self.config.queue.as_ref())
+    }
+
+    /// Whether Redis has lost the queue's keys since `known` was read:
+    /// `true` when the epoch key was missing and this call created it
+    /// (exactly one caller wins), so that the caller queues again the jobs
+    /// whose messages were lost. `known` becomes the current epoch. A new
+    /// deployment's first worker also gets `true`; queueing its jobs again
+    /// is harmless (a repeated delivery is acknowledged or deferred).
+    pub async fn check_epoch(&self, known: &mut Option<String>) -> Result<bool, RedisError> {
+        let mut storage = self.storage().await?;
+        let mut random = [0u8; 8];
+        let fresh = match getrandom::fill(&mut random) {
+            Ok(()) => format!("{:016x}", u64::from_le_bytes(random)),
+            Err(_) => format!("{}", std::process::id()),
+        };
+        let created: Option<String> = redis::cmd("SET")
+            .arg(self.epoch_key())
+            .arg(&fresh)
+            .arg("NX")
+            .query_async(storage.get_connection())
+            .await?;
+        if created.is_some() {
+            *known = Some(fresh);
+            return Ok(true);
+        }
+        let current: Option<String> = redis::cmd("GET")
+            .arg(self.epoch_key())
+            .query_async(storage.get_connection())
+            .await?;
+        *known = current;
+        Ok(false)
+    }
+
     /// The apalis storage, connecting first if this is the first use.
     pub async fn storage(&self) -> Result<JobStorage, RedisError> {
         let storage = self

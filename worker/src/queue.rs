@@ -144,11 +144,14 @@ impl RedisQueue {
     }
 
     /// Whether Redis has lost the queue's keys since `known` was read:
-    /// `true` when the epoch key was missing and this call created it
-    /// (exactly one caller wins), so that the caller queues again the jobs
-    /// whose messages were lost. `known` becomes the current epoch. A new
-    /// deployment's first worker also gets `true`; queueing its jobs again
-    /// is harmless (a repeated delivery is acknowledged or deferred).
+    /// `true` when the epoch key was missing, this call created it (exactly
+    /// one caller wins) and `known` held an epoch before, so that the
+    /// caller queues again the jobs whose messages were lost. `known`
+    /// becomes the current epoch. A process's first check only learns the
+    /// epoch (creating it if missing): it cannot tell a lost queue from a
+    /// new one, and messages queued twice would let a delivery run a retry
+    /// before its backoff; the periodic pass of stranded jobs covers a loss
+    /// while no worker ran.
     pub async fn check_epoch(&self, known: &mut Option<String>) -> Result<bool, RedisError> {
         let mut storage = self.storage().await?;
         let mut random = [0u8; 8];
@@ -163,8 +166,9 @@ impl RedisQueue {
             .query_async(storage.get_connection())
             .await?;
         if created.is_some() {
+            let lost = known.is_some();
             *known = Some(fresh);
-            return Ok(true);
+            return Ok(lost);
         }
         let current: Option<String> = redis::cmd("GET")
             .arg(self.epoch_key())

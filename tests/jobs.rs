@@ -1683,3 +1683,157 @@ async fn a_refresh_updates_every_stored_eessi_stack_whose_updates_are_on() {
     assert_eq!(switched.body["auto_update_enabled"], false);
     assert_eq!(refresh().await, ["2025.06"]);
 }
+
+#[tokio::test]
+async fn a_redis_blip_lets_the_running_load_finish_and_requeues_lost_messages() {
+    let mut redis = PrivateRedis::start();
+    let db = TestDb::new().await;
+    let queue = TestQueue::on(&redis.url());
+    let mut load = HeldLoad::new(&db).await;
+    let worker = RoleProcess::spawn("worker", &db, &queue, &[]);
+    let running = load.start(&db, &queue, &[&worker]).await;
+    // Queued behind the load (one job at a time): its message is in Redis.
+    let waiting = jobs::enqueue(
+        &db.conn,
+        &queue.client(),
+        &JobSpec::probe(),
+        "test",
+        None,
+        3,
+    )
+    .await
+    .unwrap()
+    .job;
+
+    // Redis goes away mid-load, longer than the heartbeats allow, and
+    // comes back empty.
+    redis.stop();
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let still = jobs::get(&db.conn, running.id).await.unwrap();
+    assert_eq!(
+        (still.state.as_str(), still.attempts),
+        ("running", 1),
+        "the load is not handed back while Redis is away: {still:#?}\n{}",
+        worker.log_text()
+    );
+    redis.resume();
+    let back = Instant::now();
+    load.release().await;
+
+    let done = wait_for_job(&db, running.id, Duration::from_secs(60), &[&worker], ended).await;
+    let load_done = back.elapsed();
+    assert_eq!(done.state, "succeeded", "{done:#?}");
+    assert_eq!(done.attempts, 1, "the attempt went on: {done:#?}");
+    assert_eq!(done.worker, running.worker);
+    assert_eq!(db.catalog_size("Spack", SPACK_SAMPLE_VERSION).await.0, 8);
+
+    // The probe's message died with Redis; it is queued again from its
+    // record well within a minute of Redis answering.
+    let probe = wait_for_job(&db, waiting.id, Duration::from_secs(60), &[&worker], ended).await;
+    let probe_done = back.elapsed();
+    assert_eq!(probe.state, "succeeded", "{probe:#?}");
+    assert!(
+        probe_done < Duration::from_secs(30),
+        "the lost message was queued again after {probe_done:?}"
+    );
+    eprintln!("redis back → load done {load_done:?}, lost probe done {probe_done:?}");
+    drop(worker);
+}
+
+/// Makes the first row written to `software_packages` take two minutes,
+/// inside the writing load's transaction and its catalog lock, as a long
+/// statement does. Later loads write at full speed (a sequence counts
+/// outside transactions).
+async fn slow_first_package_write(db: &TestDb) {
+    db.conn
+        .execute_unprepared(
+            "CREATE SEQUENCE slow_once; \
+             CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF nextval('slow_once') = 1 THEN PERFORM pg_sleep(120); END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER slow_once BEFORE INSERT ON software_packages \
+             FOR EACH ROW EXECUTE FUNCTION slow_once();",
+        )
+        .await
+        .unwrap();
+}
+
+/// Backends of the test database sleeping in [`slow_first_package_write`].
+async fn sleeping_writers(db: &TestDb) -> u64 {
+    db.count(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event = 'PgSleep'",
+    )
+    .await
+}
+
+/// A worker stops dead (`signal`) in the middle of a load's write, its
+/// Postgres session busy in a statement that holds the catalog's lock; a
+/// successor takes the load over once the lease has expired and finishes
+/// it without waiting for that session. Returns the time from the signal
+/// to the load's end.
+async fn takeover_after(signal: &str) -> Duration {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    slow_first_package_write(&db).await;
+    let (_dir, server) = spack_server().await;
+    let doomed = RoleProcess::spawn("worker", &db, &queue, &[]);
+    let job = jobs::enqueue(
+        &db.conn,
+        &queue.client(),
+        &spack_load(format!("{}/repology.json", server.base_url)),
+        "test",
+        None,
+        3,
+    )
+    .await
+    .unwrap()
+    .job;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sleeping_writers(&db).await == 0 {
+        assert!(Instant::now() < deadline, "{}", doomed.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = jobs::get(&db.conn, job.id).await.unwrap();
+
+    doomed.signal(signal);
+    let stopped = Instant::now();
+    let successor = RoleProcess::spawn("worker", &db, &queue, &[]);
+    let done = wait_for_job(
+        &db,
+        job.id,
+        Duration::from_secs(60),
+        &[&successor, &doomed],
+        ended,
+    )
+    .await;
+    let took = stopped.elapsed();
+    assert_eq!(done.state, "succeeded", "{done:#?}");
+    assert_eq!(done.attempts, 2, "{done:#?}");
+    assert_ne!(done.worker, first.worker);
+    // The lease is 3 s (heartbeat 1 s × 3); the dead session's statement
+    // would hold the lock for two minutes.
+    assert!(
+        took < Duration::from_secs(12),
+        "the successor waited {took:?} for the dead session\n{}",
+        successor.log_text()
+    );
+    assert_eq!(sleeping_writers(&db).await, 0, "the dead session is gone");
+    assert_eq!(db.catalog_size("Spack", SPACK_SAMPLE_VERSION).await.0, 8);
+    drop(doomed);
+    took
+}
+
+#[tokio::test]
+async fn a_killed_workers_transaction_does_not_hold_up_the_takeover() {
+    let took = takeover_after("KILL").await;
+    eprintln!("kill -9 → load done by the successor in {took:?}");
+}
+
+#[tokio::test]
+async fn a_frozen_workers_transaction_is_ended_once_its_lease_expires() {
+    // SIGSTOP: the process and its sockets live on, so only the lease
+    // tells that the worker is gone.
+    let took = takeover_after("STOP").await;
+    eprintln!("SIGSTOP → load done by the successor in {took:?}");
+}

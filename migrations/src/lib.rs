@@ -12,6 +12,7 @@ mod m20261201_000006_version_order;
 mod m20261201_000007_partitions;
 mod m20261201_000008_qos;
 mod m20261201_000010_accounts;
+mod m20261201_000011_job_backend;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_partitions::Migration),
             Box::new(m20261201_000008_qos::Migration),
             Box::new(m20261201_000010_accounts::Migration),
+            Box::new(m20261201_000011_job_backend::Migration),
         ]
     }
 }

@@ -4,20 +4,27 @@
 //! once, and survives Redis or Postgres going away by starting its apalis
 //! worker again once they are back. `softcat standalone` without Redis runs
 //! the same worker over an in-process queue.
+//!
+//! A job runs in a task of its own, not inside the apalis worker that
+//! delivered it: the job's lease in Postgres, not the queue, says whose it
+//! is, so a worker that loses Redis but keeps Postgres lets its running
+//! jobs finish while it reconnects. Only a stop (SIGTERM) past the grace
+//! period hands jobs back.
 
 pub mod memory;
 pub mod queue;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use apalis::prelude::{AbortError, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt};
 use sea_orm::DatabaseConnection;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::jobs::{self, Disposition, JobContext, JobMessage, JobQueue};
-use tokio::sync::watch;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 pub use memory::MemoryQueue;
@@ -77,30 +84,142 @@ const REDELIVERY_INTERVAL: Duration = Duration::from_secs(60);
 /// lost it) and it is queued again.
 const STRANDED_AFTER: Duration = Duration::from_secs(600);
 
-/// The jobs this process has started and not finished. A job whose future
-/// was dropped (the shutdown grace ran out) stays in the set, so that it
-/// can be handed back.
-#[derive(Clone, Default)]
-struct InFlight(Arc<Mutex<HashSet<Uuid>>>);
+/// How often a worker checks whether Redis lost its keys (restarted
+/// empty), which loses the messages of queued jobs.
+const QUEUE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
-impl InFlight {
-    fn start(&self, id: Uuid) {
-        if let Ok(mut set) = self.0.lock() {
-            set.insert(id);
+/// The jobs this process runs, each in a task of its own that outlives the
+/// apalis worker which delivered it, and the permits that bound them to
+/// `jobs.concurrency` across the apalis worker's restarts.
+#[derive(Clone)]
+struct Running(Arc<RunningState>);
+
+struct RunningState {
+    jobs: Mutex<HashMap<Uuid, RunningJob>>,
+    changed: Notify,
+    permits: Arc<Semaphore>,
+}
+
+/// A job's task and the worker name its attempt runs under.
+struct RunningJob {
+    worker: String,
+    task: AbortHandle,
+}
+
+/// Takes a job out of [`Running`] when its task ends or is aborted.
+struct Registered {
+    running: Running,
+    id: Uuid,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.running.0.jobs.lock() {
+            jobs.remove(&self.id);
         }
+        self.running.0.changed.notify_waiters();
+    }
+}
+
+impl Running {
+    fn new(concurrency: usize) -> Self {
+        Self(Arc::new(RunningState {
+            jobs: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }))
     }
 
-    fn end(&self, id: Uuid) {
-        if let Ok(mut set) = self.0.lock() {
-            set.remove(&id);
-        }
+    /// Runs a delivered job in its own task; the answer for the queue once
+    /// it has ended. Dropping the returned future leaves the job running.
+    async fn run(
+        &self,
+        context: JobContext,
+        message: JobMessage,
+    ) -> Result<Result<Disposition, sea_orm::DbErr>, BoxDynError> {
+        let permit = self.0.permits.clone().acquire_owned().await?;
+        let id = message.job_id;
+        let registered = Registered {
+            running: self.clone(),
+            id,
+        };
+        let worker = context.worker_name.clone();
+        let task = {
+            // Held while the task is spawned, so that it is listed before
+            // its guard can take it out again.
+            let mut jobs = self.0.jobs.lock().map_err(|_| "the job list is poisoned")?;
+            let task = tokio::spawn(async move {
+                let _registered = registered;
+                let _permit = permit;
+                jobs::process(&context, message).await
+            });
+            jobs.insert(
+                id,
+                RunningJob {
+                    worker,
+                    task: task.abort_handle(),
+                },
+            );
+            task
+        };
+        Ok(task.await?)
     }
 
-    fn take(&self) -> Vec<Uuid> {
+    fn is_empty(&self) -> bool {
         self.0
+            .jobs
             .lock()
-            .map(|mut set| set.drain().collect())
-            .unwrap_or_default()
+            .map(|jobs| jobs.is_empty())
+            .unwrap_or(true)
+    }
+
+    /// Waits until no job runs, or `deadline`; whether none runs.
+    async fn wait_idle(&self, deadline: Instant) -> bool {
+        loop {
+            let changed = self.0.changed.notified();
+            if self.is_empty() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, changed).await.is_err() {
+                return self.is_empty();
+            }
+        }
+    }
+
+    /// Waits until the process may take another job.
+    async fn wait_for_room(&self) {
+        if let Ok(permit) = self.0.permits.acquire().await {
+            drop(permit);
+        }
+    }
+
+    /// Stops the jobs still running (their transactions roll back) and
+    /// hands them back to the queue state, their attempts not counted.
+    async fn hand_back_all(&self, db: &DatabaseConnection) {
+        let stopped: Vec<(Uuid, String)> = match self.0.jobs.lock() {
+            Ok(jobs) => jobs
+                .iter()
+                .map(|(id, job)| {
+                    job.task.abort();
+                    (*id, job.worker.clone())
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        self.wait_idle(Instant::now() + Duration::from_secs(5))
+            .await;
+        for (id, worker) in stopped {
+            match jobs::hand_back(db, id, &worker).await {
+                Ok(true) => {
+                    tracing::warn!(job_id = %id, %worker, "job handed back: it did not end within the grace period")
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(job_id = %id, %worker, %error, "could not hand the job back; the queue will redeliver it")
+                }
+            }
+        }
     }
 }
 
@@ -135,8 +254,11 @@ pub async fn run(
     softcat_shared::metrics::install();
     let fetcher = Fetcher::new(&config.fetch)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped_at = Arc::new(OnceLock::new());
+    let stopping = stopped_at.clone();
     tokio::spawn(async move {
         shutdown.await;
+        let _ = stopping.set(Instant::now());
         let _ = stop_tx.send(true);
     });
     let metrics = match &config.jobs.metrics_listen {
@@ -153,8 +275,27 @@ pub async fn run(
         }
     }
     let redelivery = tokio::spawn(redeliver_stranded_jobs(queue.job_queue(), db.clone()));
-    let result = run_until_stopped(&config, &queue, &db, &fetcher, stop_rx).await;
+    let queue_check = match &queue {
+        WorkerQueue::Redis(redis) => Some(tokio::spawn(redeliver_after_queue_loss(
+            redis.as_ref().clone(),
+            db.clone(),
+            config.jobs.silence_limit(),
+        ))),
+        WorkerQueue::Memory(_) => None,
+    };
+    let running = Running::new(config.jobs.concurrency);
+    let result = run_until_stopped(&config, &queue, &db, &fetcher, &running, stop_rx).await;
+    // Jobs the apalis worker no longer waited for (it stopped, or had
+    // failed and was starting again) finish within the grace period.
+    let grace = Duration::from_secs(config.jobs.shutdown_grace_secs);
+    let deadline = stopped_at.get().copied().unwrap_or_else(Instant::now) + grace;
+    if !running.wait_idle(deadline).await {
+        running.hand_back_all(&db).await;
+    }
     redelivery.abort();
+    if let Some(queue_check) = queue_check {
+        queue_check.abort();
+    }
     if let Some(metrics) = metrics {
         metrics.abort();
     }
@@ -204,6 +345,7 @@ async fn run_until_stopped(
     queue: &WorkerQueue,
     db: &DatabaseConnection,
     fetcher: &Fetcher,
+    running: &Running,
     stop_rx: watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
     let mut delay = Duration::from_secs(1);
@@ -211,7 +353,14 @@ async fn run_until_stopped(
         if *stop_rx.borrow() {
             return Ok(());
         }
-        match run_once(config, queue, db, fetcher, stop_rx.clone()).await {
+        // Jobs of a previous life still running take their share of the
+        // concurrency: start again only when one more job may run.
+        let mut stop = stop_rx.clone();
+        tokio::select! {
+            _ = running.wait_for_room() => {}
+            _ = stop.wait_for(|stop| *stop) => return Ok(()),
+        }
+        match run_once(config, queue, db, fetcher, running, stop_rx.clone()).await {
             Ok(()) if *stop_rx.borrow() => return Ok(()),
             Ok(()) => tracing::warn!("the worker stopped by itself; starting again"),
             Err(error) => {
@@ -229,12 +378,14 @@ async fn run_until_stopped(
 
 /// One life of the apalis worker: register under a fresh name (with Redis,
 /// subscribed to pushes first), run until stopped or until the queue fails.
-/// The queue itself outlives it (a Redis connection reconnects by itself).
+/// The queue itself outlives it (a Redis connection reconnects by itself),
+/// and so do the jobs it delivered (see [`Running`]).
 async fn run_once(
     config: &Arc<Config>,
     queue: &WorkerQueue,
     db: &DatabaseConnection,
     fetcher: &Fetcher,
+    running: &Running,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), BoxDynError> {
     let name = unique_name("worker");
@@ -247,8 +398,8 @@ async fn run_once(
     };
     tracing::info!(worker = %name, queue = %config.jobs.queue, concurrency = config.jobs.concurrency, "worker started");
     let concurrency = config.jobs.concurrency;
-    let in_flight = InFlight::default();
-    let tracked = in_flight.clone();
+    let stopped = stop.clone();
+    let tracked = running.clone();
     let monitor = Monitor::new();
     // The two backends are different types; the worker is built alike.
     macro_rules! worker {
@@ -286,16 +437,8 @@ async fn run_once(
             Ok(())
         })
         .await?;
-    for id in in_flight.take() {
-        match jobs::hand_back(db, id, &name).await {
-            Ok(true) => {
-                tracing::warn!(job_id = %id, "job handed back: it did not end within the grace period")
-            }
-            Ok(false) => {}
-            Err(error) => {
-                tracing::warn!(job_id = %id, %error, "could not hand the job back; the queue will redeliver it")
-            }
-        }
+    if !running.is_empty() && !*stopped.borrow() {
+        tracing::warn!(worker = %name, "the queue failed; running jobs go on, their leases renewed in Postgres");
     }
     Ok(())
 }
@@ -312,17 +455,41 @@ async fn redeliver_stranded_jobs(queue: Arc<dyn JobQueue>, db: DatabaseConnectio
     }
 }
 
+/// Every [`QUEUE_CHECK_INTERVAL`], asks Redis whether it lost its keys
+/// (it restarted without persistence); if so, and this worker is the one
+/// that noticed first, queues again from the records every job whose
+/// message was lost: the queued ones (a retry at its due time) and the
+/// running ones whose lease (`lease`) has expired.
+async fn redeliver_after_queue_loss(queue: RedisQueue, db: DatabaseConnection, lease: Duration) {
+    let mut known = None;
+    let mut ticks = tokio::time::interval(QUEUE_CHECK_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match queue.check_epoch(&mut known).await {
+            Ok(true) => match jobs::redeliver_lost(&db, &queue, lease).await {
+                Ok(ids) => tracing::info!(
+                    count = ids.len(),
+                    "the queue lost its messages; queued its jobs again from their records"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, "could not queue again the jobs of a lost queue")
+                }
+            },
+            Ok(false) => {}
+            Err(error) => tracing::debug!(%error, "could not check the queue"),
+        }
+    }
+}
+
 /// The apalis handler: runs one delivered job. A job that failed for good
 /// is aborted, which puts it in the queue's dead set; a job whose record
 /// cannot be reached is returned as an error for the queue to retry later.
 async fn handle(
     message: JobMessage,
     context: Data<JobContext>,
-    in_flight: Data<InFlight>,
+    running: Data<Running>,
 ) -> Result<(), BoxDynError> {
-    in_flight.start(message.job_id);
-    let outcome = jobs::process(&context, message).await;
-    in_flight.end(message.job_id);
+    let outcome = running.run((*context).clone(), message).await?;
     match outcome {
         Ok(Disposition::Done) => Ok(()),
         Ok(Disposition::Failed(error)) => Err(AbortError::new(error).into()),

@@ -137,6 +137,47 @@ impl RedisQueue {
         format!("{}:pushed", self.config.queue.as_ref())
     }
 
+    /// The key whose value names the current life of the queue's keys: a
+    /// Redis that restarted without persistence has lost it with them.
+    fn epoch_key(&self) -> String {
+        format!("{}:epoch", self.config.queue.as_ref())
+    }
+
+    /// Whether Redis has lost the queue's keys since `known` was read:
+    /// `true` when the epoch key was missing, this call created it (exactly
+    /// one caller wins) and `known` held an epoch before, so that the
+    /// caller queues again the jobs whose messages were lost. `known`
+    /// becomes the current epoch. A process's first check only learns the
+    /// epoch (creating it if missing): it cannot tell a lost queue from a
+    /// new one, and messages queued twice would let a delivery run a retry
+    /// before its backoff; the periodic pass of stranded jobs covers a loss
+    /// while no worker ran.
+    pub async fn check_epoch(&self, known: &mut Option<String>) -> Result<bool, RedisError> {
+        let mut storage = self.storage().await?;
+        let mut random = [0u8; 8];
+        let fresh = match getrandom::fill(&mut random) {
+            Ok(()) => format!("{:016x}", u64::from_le_bytes(random)),
+            Err(_) => format!("{}", std::process::id()),
+        };
+        let created: Option<String> = redis::cmd("SET")
+            .arg(self.epoch_key())
+            .arg(&fresh)
+            .arg("NX")
+            .query_async(storage.get_connection())
+            .await?;
+        if created.is_some() {
+            let lost = known.is_some();
+            *known = Some(fresh);
+            return Ok(lost);
+        }
+        let current: Option<String> = redis::cmd("GET")
+            .arg(self.epoch_key())
+            .query_async(storage.get_connection())
+            .await?;
+        *known = current;
+        Ok(false)
+    }
+
     /// The apalis storage, connecting first if this is the first use.
     pub async fn storage(&self) -> Result<JobStorage, RedisError> {
         let storage = self

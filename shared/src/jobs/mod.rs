@@ -17,7 +17,7 @@ use crate::loader::LoadRequest;
 
 pub use records::{
     Enqueued, JobError, JobFilter, JobRecord, PREFIX_CANDIDATES, cancel, enqueue, get, hand_back,
-    ids_with_prefix, list, redeliver_stranded, state_counts,
+    ids_with_prefix, list, redeliver_lost, redeliver_stranded, state_counts,
 };
 pub use run::{Disposition, JobContext, process};
 

@@ -314,26 +314,41 @@ pub(crate) enum Claim {
 }
 
 /// Starts an attempt: a queued job, or a running one whose worker has not
-/// renewed its lease within `lease`, becomes running on `worker`.
+/// renewed its lease within `lease`, becomes running on `worker`. The
+/// transaction of the attempt before, when the record names one and it
+/// still runs (its worker died or was cut off mid-load), is ended first,
+/// so that the new attempt does not wait for the catalog lock it holds.
 pub(crate) async fn claim(
     db: &impl ConnectionTrait,
     id: Uuid,
     worker: &str,
     lease: std::time::Duration,
 ) -> Result<Claim, DbErr> {
-    let claimed = JobRecord::find_by_statement(statement(
-        db,
-        format!(
-            "UPDATE jobs AS j SET state = 'running', attempts = j.attempts + 1, worker = $2, \
-             started = now(), run_after = NULL, progress = NULL, modified = now() \
-             WHERE j.id = $1 AND (j.state = 'queued' \
-                OR (j.state = 'running' AND j.modified < now() - make_interval(secs => $3))){RETURNING}"
-        ),
-        [id.into(), worker.into(), lease.as_secs_f64().into()],
-    ))
-    .one(db)
-    .await?;
-    if let Some(job) = claimed {
+    let claimed = db
+        .query_one_raw(statement(
+            db,
+            format!(
+                "WITH previous AS (SELECT id, backend_pid, backend_xact_start FROM jobs \
+                   WHERE id = $1 FOR UPDATE) \
+                 UPDATE jobs AS j SET state = 'running', attempts = j.attempts + 1, worker = $2, \
+                 started = now(), run_after = NULL, progress = NULL, modified = now(), \
+                 backend_pid = NULL, backend_xact_start = NULL \
+                 FROM previous p \
+                 WHERE j.id = p.id AND (j.state = 'queued' \
+                    OR (j.state = 'running' AND j.modified < now() - make_interval(secs => $3))){RETURNING}, \
+                 p.backend_pid AS previous_pid, p.backend_xact_start AS previous_xact_start"
+            ),
+            [id.into(), worker.into(), lease.as_secs_f64().into()],
+        ))
+        .await?;
+    if let Some(row) = claimed {
+        let job = JobRecord::from_query_result(&row, "")?;
+        let previous_pid: Option<i32> = row.try_get("", "previous_pid")?;
+        let previous_start: Option<DateTime<FixedOffset>> =
+            row.try_get("", "previous_xact_start")?;
+        if let (Some(pid), Some(xact_start)) = (previous_pid, previous_start) {
+            end_previous_session(db, id, worker, pid, xact_start).await;
+        }
         if job.kind == "load" {
             load_status_changed(db).await;
         }
@@ -352,6 +367,71 @@ pub(crate) async fn claim(
         Some("running" | "queued") => Claim::HeldElsewhere,
         _ => Claim::Ended,
     })
+}
+
+/// How long a takeover waits for the previous attempt's session to be gone.
+const TERMINATE_WAIT_MS: i64 = 5_000;
+
+/// Ends the session of a previous attempt's transaction if it still runs:
+/// the backend `pid` in the transaction that began at `xact_start` (a
+/// reused pid or a pooled connection now serving other work does not
+/// match). Waits until it is gone, so that its locks are free. A failure
+/// is logged, not returned: the new attempt then waits for the session's
+/// own bounds (see the loader's transaction).
+async fn end_previous_session(
+    db: &impl ConnectionTrait,
+    job_id: Uuid,
+    worker: &str,
+    pid: i32,
+    xact_start: DateTime<FixedOffset>,
+) {
+    let ended = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT pg_terminate_backend(pid, $3) AS ended FROM pg_stat_activity \
+             WHERE pid = $1 AND xact_start = $2",
+            [pid.into(), xact_start.into(), TERMINATE_WAIT_MS.into()],
+        ))
+        .await;
+    match ended {
+        Ok(rows) if rows.is_empty() => {}
+        Ok(_) => tracing::warn!(
+            %job_id,
+            worker,
+            backend_pid = pid,
+            "ended the transaction of the job's previous attempt, whose lease had expired"
+        ),
+        Err(error) => tracing::warn!(
+            %job_id,
+            worker,
+            backend_pid = pid,
+            %error,
+            "could not end the transaction of the job's previous attempt"
+        ),
+    }
+}
+
+/// Records the Postgres session of a running job's load transaction with
+/// its lease, while the job is `worker`'s.
+pub(crate) async fn record_backend(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    worker: &str,
+    session: crate::loader::LoadSession,
+) -> Result<(), DbErr> {
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE jobs SET backend_pid = $3, backend_xact_start = $4 \
+         WHERE id = $1 AND state = 'running' AND worker = $2",
+        [
+            id.into(),
+            worker.into(),
+            session.pid.into(),
+            session.xact_start.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Renews `worker`'s lease on a running job, so that no other worker
@@ -502,6 +582,38 @@ pub async fn redeliver_stranded(
             count = ids.len(),
             "re-queued jobs whose queue message may have been lost"
         );
+    }
+    Ok(ids)
+}
+
+/// Puts back on the queue every job whose message a queue that lost its
+/// keys (Redis restarted empty) held: queued jobs, a retry at its due time,
+/// and running jobs whose lease has not been renewed within `lease` (their
+/// worker is gone). Running jobs whose lease is renewed are left alone:
+/// they finish on their worker. Returns the ids put back.
+pub async fn redeliver_lost(
+    db: &impl ConnectionTrait,
+    queue: &dyn JobQueue,
+    lease: std::time::Duration,
+) -> Result<Vec<Uuid>, JobError> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT id, greatest(extract(epoch FROM run_after - now()), 0)::float8 AS wait_secs \
+             FROM jobs WHERE state = 'queued' \
+                OR (state = 'running' AND modified < now() - make_interval(secs => $1)) \
+             ORDER BY created",
+            [lease.as_secs_f64().into()],
+        ))
+        .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get("", "id")?;
+        let wait: Option<f64> = row.try_get("", "wait_secs")?;
+        let delay = std::time::Duration::try_from_secs_f64(wait.unwrap_or(0.0)).unwrap_or_default();
+        queue.push(JobMessage { job_id: id }, delay).await?;
+        tracing::info!(job_id = %id, wait_secs = delay.as_secs(), "job queued again: the queue lost its message");
+        ids.push(id);
     }
     Ok(ids)
 }

@@ -211,6 +211,7 @@ async fn execute(
             let progress = RecordProgress {
                 db: db.clone(),
                 job_id: job.id,
+                worker: context.worker_name.clone(),
             };
             let limits = LoadLimits::from_config(&context.config, request.source);
             let report = request
@@ -370,10 +371,12 @@ impl Drop for LeaseKeeper {
     }
 }
 
-/// Writes the phase of a running load to its job record.
+/// Writes the phase of a running load, and its transaction's session, to
+/// its job record.
 struct RecordProgress {
     db: DatabaseConnection,
     job_id: uuid::Uuid,
+    worker: String,
 }
 
 impl Progress for RecordProgress {
@@ -389,6 +392,15 @@ impl Progress for RecordProgress {
     }
 
     fn advance(&self, _: u64) {}
+
+    fn transaction(&self, session: crate::loader::LoadSession) {
+        let (db, job_id, worker) = (self.db.clone(), self.job_id, self.worker.clone());
+        tokio::spawn(async move {
+            if let Err(error) = records::record_backend(&db, job_id, &worker, session).await {
+                tracing::warn!(%job_id, %error, "could not record the load's session");
+            }
+        });
+    }
 
     fn retry(&self, phase: Phase, retry: u32, of: u32) {
         let db = self.db.clone();

@@ -30,6 +30,7 @@ pub use report::{LevelCounts, LoadOutcome, LoadReport};
 pub use request::{
     InvalidLoadRequest, LoadDefaults, LoadRequest, LoadRequestDraft, source_of_catalog,
 };
+pub use transaction::LoadSession;
 
 use serde::{Deserialize, Serialize};
 
@@ -226,6 +227,7 @@ pub async fn load_snapshot(
     let Transformed { snapshot, skipped } = transformed;
     let mut report = LoadReport::new(snapshot.key.clone(), snapshot.kind, skipped);
     let mut txn = LoadTransaction::begin(db).await?;
+    progress.transaction(txn.session());
     lock_catalog(&txn, &snapshot.key).await?;
     let existing = find_catalog(&txn, &snapshot.key).await?;
     report.catalog_uuid = existing.map(|(_, uuid)| uuid);

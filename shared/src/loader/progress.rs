@@ -39,6 +39,11 @@ pub trait Progress: Send + Sync {
     fn retry(&self, phase: Phase, retry: u32, of: u32) {
         let _ = (phase, retry, of);
     }
+    /// The load's transaction has begun in `session` (a job records it, so
+    /// that a successor can end the transaction of a worker that died).
+    fn transaction(&self, session: super::LoadSession) {
+        let _ = session;
+    }
 }
 
 /// How a retry of a phase reads: `fetching (retry 2 of 3)`.

@@ -12,6 +12,13 @@
 //! `COPY` included), it closes its connection instead of returning it to
 //! the pool: the server then rolls back and frees the catalog's lock, and no
 //! later load inherits a session left mid-`COPY` or mid-transaction.
+//!
+//! A worker can die without the server noticing: a statement running when
+//! the process is killed goes on to its end, and an idle session of a host
+//! that vanished waits for a packet. The transaction therefore bounds its
+//! own session ([`SESSION_BOUNDS`]), and says which session it is
+//! ([`LoadSession`]) so that a job can record it with its lease and a
+//! successor can end it.
 
 use std::sync::Arc;
 
@@ -25,11 +32,36 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
 
+/// Bounds on the load's session for as long as its transaction lasts
+/// (`SET LOCAL`): the server checks every 2 s during a statement whether
+/// the client is still there (`client_connection_check_interval`, Postgres
+/// 14 and later), probes a silent client's socket after 10 s (then every
+/// 5 s, 3 times), and ends a transaction left idle for 2 minutes.
+const SESSION_BOUNDS: &str = "SET LOCAL tcp_keepalives_idle = 10; \
+     SET LOCAL tcp_keepalives_interval = 5; SET LOCAL tcp_keepalives_count = 3; \
+     SET LOCAL idle_in_transaction_session_timeout = '120s'";
+
+/// `client_connection_check_interval` exists from this server version on.
+const CONNECTION_CHECK_SINCE: i32 = 140_000;
+
+/// The Postgres session and transaction a load writes in: the backend's
+/// pid and the transaction's start, which together name this transaction
+/// alone (a pid is reused by later backends, a start time is not shared
+/// by two transactions of one backend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadSession {
+    /// `pg_backend_pid()` of the load's connection.
+    pub pid: i32,
+    /// `now()` in the transaction, `pg_stat_activity.xact_start` while it runs.
+    pub xact_start: chrono::DateTime<chrono::Utc>,
+}
+
 /// A transaction the loader writes through.
 pub struct LoadTransaction {
     connection: Mutex<PoolConnection<Postgres>>,
     /// Whether it ended with a `COMMIT` or `ROLLBACK` the server confirmed.
     ended: bool,
+    session: LoadSession,
 }
 
 impl LoadTransaction {
@@ -40,14 +72,35 @@ impl LoadTransaction {
             .acquire()
             .await
             .map_err(exec_error)?;
-        sqlx::raw_sql(AssertSqlSafe("BEGIN"))
+        sqlx::raw_sql(AssertSqlSafe(format!("BEGIN; {SESSION_BOUNDS}")))
             .execute(&mut *connection)
             .await
             .map_err(exec_error)?;
+        let (pid, xact_start, server_version): (i32, chrono::DateTime<chrono::Utc>, i32) =
+            sqlx::query_as(
+                "SELECT pg_backend_pid(), now(), current_setting('server_version_num')::int",
+            )
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(query_error)?;
+        if server_version >= CONNECTION_CHECK_SINCE {
+            sqlx::raw_sql(AssertSqlSafe(
+                "SET LOCAL client_connection_check_interval = '2s'",
+            ))
+            .execute(&mut *connection)
+            .await
+            .map_err(exec_error)?;
+        }
         Ok(Self {
             connection: Mutex::new(connection),
             ended: false,
+            session: LoadSession { pid, xact_start },
         })
+    }
+
+    /// The session and transaction this load writes in.
+    pub fn session(&self) -> LoadSession {
+        self.session
     }
 
     /// Commits everything written through it.

@@ -1608,3 +1608,31 @@ async fn uuid_filters_and_offering_filters_on_versions_and_targets() {
         .collect();
     assert!(names.windows(2).all(|w| w[0] >= w[1]), "{names:?}");
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_documented_415() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("staff", true).await;
+    let answer = app
+        .client
+        .post(format!("{}/api/marketplace-software-catalogs/", app.base))
+        .header("Authorization", format!("Token {staff}"))
+        .header("Content-Type", "text/plain")
+        .body("name=EESSI")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 415);
+    let body: Value = answer.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("application/json"),
+        "{body}"
+    );
+    let document = app.get("/api/openapi.json", None).await;
+    let responses =
+        &document.body["paths"]["/api/marketplace-software-catalogs"]["post"]["responses"];
+    assert!(responses["415"].is_object(), "{responses}");
+}

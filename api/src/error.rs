@@ -33,6 +33,9 @@ pub enum ApiError {
     /// A body larger than its route accepts: 413.
     #[error(transparent)]
     TooLarge(#[from] BodyTooLarge),
+    /// A body that is not JSON: 415.
+    #[error("the body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
     /// A parameter or field that cannot be used: 400.
     #[error(transparent)]
     Invalid(#[from] BadParameter),
@@ -95,6 +98,7 @@ impl poem::error::ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::PageNotFound { .. } => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +139,9 @@ pub enum ErrorResponse {
     /// The request body is larger than the route accepts.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
+    /// The request body is not JSON (`Content-Type: application/json`).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// The object is not in a state that allows this.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
@@ -159,6 +166,7 @@ impl From<ApiError> for ErrorResponse {
             ApiError::Unauthorized(_) => Self::Unauthorized(body(None)),
             ApiError::Forbidden(_) => Self::Forbidden(body(None)),
             ApiError::NotFound(_) => Self::NotFound(body(None)),
+            ApiError::UnsupportedMediaType => Self::UnsupportedMediaType(body(None)),
             ApiError::PageNotFound { .. } => Self::NotFound(body(Some("page".into()))),
             ApiError::TooLarge(_) => Self::PayloadTooLarge(body(Some("body".into()))),
             ApiError::Conflict(_) => Self::Conflict(body(None)),
@@ -210,6 +218,9 @@ pub async fn to_json(error: poem::Error) -> Response {
         && let Some(too_large) = body_too_large(io)
     {
         return poem::error::ResponseError::as_response(&ApiError::TooLarge(too_large));
+    }
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return poem::error::ResponseError::as_response(&ApiError::UnsupportedMediaType);
     }
     if status.is_server_error() {
         tracing::error!(%error, "request failed");

@@ -46,6 +46,36 @@ impl From<target_scope::ResolveError> for BrowseError {
     }
 }
 
+/// Sets the given columns (and `modified`) of the row `uuid` of `table`
+/// that belongs to offering `offering_id`: the one write of the objects
+/// reached through their offering (partitions, QoS). Column names come from
+/// the code, never from a caller.
+pub(crate) async fn update_of_offering(
+    db: &impl ConnectionTrait,
+    table: &str,
+    offering_id: i64,
+    uuid: uuid::Uuid,
+    columns: Vec<(&str, sea_orm::Value)>,
+) -> Result<(), DbErr> {
+    let mut conditions = Conditions::new();
+    let mut sets = vec!["modified = now()".to_owned()];
+    for (column, value) in columns {
+        let p = conditions.bind(value);
+        sets.push(format!("{column} = {p}"));
+    }
+    let offering = conditions.bind(offering_id);
+    let row = conditions.bind(uuid);
+    db.execute_raw(conditions.statement(
+        db,
+        format!(
+            "UPDATE {table} SET {} WHERE offering_id = {offering} AND uuid = {row}",
+            sets.join(", ")
+        ),
+    ))
+    .await?;
+    Ok(())
+}
+
 /// The count and one page of a listing: `from` is the `FROM … JOIN …` part
 /// before the conditions, `order` the ORDER BY. The count comes first: a
 /// page past the last ([`Page::is_past_end`]) has no rows and its OFFSET

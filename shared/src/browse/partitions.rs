@@ -4,10 +4,10 @@
 //! offering's managers never touch another's.
 
 use chrono::{DateTime, FixedOffset};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, SqlErr};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, SqlErr, Value};
 use uuid::Uuid;
 
-use super::{BadParameter, BrowseError, Listing, Page, list, order_by};
+use super::{BadParameter, BrowseError, Listing, Page, list, order_by, update_of_offering};
 use crate::catalog::CpuTarget;
 use crate::sql::{Conditions, statement};
 
@@ -401,40 +401,32 @@ async fn write_fields(
     uuid: Uuid,
     fields: &PartitionFields,
 ) -> Result<PartitionRow, BrowseError> {
-    let mut conditions = Conditions::new();
-    let mut sets = vec!["modified = now()".to_owned()];
     let texts = [
         ("partition_name", &fields.partition_name),
         ("cpu_arch", &fields.cpu_arch),
         ("gpu_arch", &fields.gpu_arch),
         ("qos", &fields.qos),
     ];
-    for (name, value) in texts {
-        if let Some(value) = value {
-            let p = conditions.bind(value.clone());
-            sets.push(format!("{name} = {p}"));
-        }
-    }
-    for (name, value) in &fields.limits {
-        let p = conditions.bind(*value);
-        sets.push(format!("{} = {p}", name));
-    }
-    for (name, value) in &fields.flags {
-        let p = conditions.bind(*value);
-        sets.push(format!("{} = {p}", name));
-    }
-    let offering = conditions.bind(offering_id);
-    let partition = conditions.bind(uuid);
+    let mut columns: Vec<(&str, Value)> = texts
+        .into_iter()
+        .filter_map(|(column, value)| Some((column, value.clone()?.into())))
+        .collect();
+    columns.extend(
+        fields
+            .limits
+            .iter()
+            .map(|(column, value)| (*column, (*value).into())),
+    );
+    columns.extend(
+        fields
+            .flags
+            .iter()
+            .map(|(column, value)| (*column, (*value).into())),
+    );
     let name = fields.partition_name.clone().unwrap_or_default();
-    db.execute_raw(conditions.statement(
-        db,
-        format!(
-            "UPDATE offering_partitions SET {} WHERE offering_id = {offering} AND uuid = {partition}",
-            sets.join(", ")
-        ),
-    ))
-    .await
-    .map_err(|error| taken(error, &name))?;
+    update_of_offering(db, "offering_partitions", offering_id, uuid, columns)
+        .await
+        .map_err(|error| taken(error, &name))?;
     get_partition(db, offering_id, uuid).await
 }
 

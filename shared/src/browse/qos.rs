@@ -6,12 +6,12 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, SqlErr, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, SqlErr, TransactionTrait, Value,
 };
 use uuid::Uuid;
 
-use super::{BadParameter, BrowseError};
-use crate::sql::{Conditions, statement};
+use super::{BadParameter, BrowseError, update_of_offering};
+use crate::sql::statement;
 
 /// The numeric limits of a QoS: priority, wall time (minutes), jobs and
 /// nodes. Each is absent or a non-negative whole number.
@@ -273,34 +273,27 @@ async fn write_fields(
     uuid: Uuid,
     fields: &QosFields,
 ) -> Result<QosRow, BrowseError> {
-    let mut conditions = Conditions::new();
-    let mut sets = vec!["modified = now()".to_owned()];
-    for (name, value) in [("name", &fields.name), ("description", &fields.description)] {
-        if let Some(value) = value {
-            let p = conditions.bind(value.clone());
-            sets.push(format!("{name} = {p}"));
-        }
-    }
-    for (name, value) in &fields.limits {
-        let p = conditions.bind(*value);
-        sets.push(format!("{name} = {p}"));
-    }
-    for (name, value) in &fields.tres {
-        let p = conditions.bind(value.clone());
-        sets.push(format!("{name} = {p}"));
-    }
-    let offering = conditions.bind(offering_id);
-    let qos = conditions.bind(uuid);
+    let texts = [("name", &fields.name), ("description", &fields.description)];
+    let mut columns: Vec<(&str, Value)> = texts
+        .into_iter()
+        .filter_map(|(column, value)| Some((column, value.clone()?.into())))
+        .collect();
+    columns.extend(
+        fields
+            .limits
+            .iter()
+            .map(|(column, value)| (*column, (*value).into())),
+    );
+    columns.extend(
+        fields
+            .tres
+            .iter()
+            .map(|(column, value)| (*column, value.clone().into())),
+    );
     let name = fields.name.clone().unwrap_or_default();
-    db.execute_raw(conditions.statement(
-        db,
-        format!(
-            "UPDATE offering_qos SET {} WHERE offering_id = {offering} AND uuid = {qos}",
-            sets.join(", ")
-        ),
-    ))
-    .await
-    .map_err(|error| taken(error, &name))?;
+    update_of_offering(db, "offering_qos", offering_id, uuid, columns)
+        .await
+        .map_err(|error| taken(error, &name))?;
     get_qos(db, offering_id, uuid).await
 }
 

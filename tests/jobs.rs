@@ -1837,3 +1837,30 @@ async fn a_frozen_workers_transaction_is_ended_once_its_lease_expires() {
     let took = takeover_after("STOP").await;
     eprintln!("SIGSTOP → load done by the successor in {took:?}");
 }
+
+#[tokio::test]
+async fn a_load_jobs_url_is_checked_like_the_settings_urls() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    for url in [
+        "ftp://example.org/repology.json",
+        "relative/repology.json",
+        "mailto:x@example.org",
+    ] {
+        let answer = post(
+            &app,
+            "/api/admin/jobs/",
+            &staff,
+            json!({"kind": "load", "source": "spack", "url": url}),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{url}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body["field"], "url", "{url}");
+    }
+    assert_eq!(app.db.count("SELECT count(*) FROM jobs").await, 0);
+}

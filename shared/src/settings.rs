@@ -296,9 +296,10 @@ fn source_url(key: &str, value: &Value) -> Result<String, InvalidSetting> {
     Ok(text.to_owned())
 }
 
-/// A source location the fetcher can read: an http(s) or file URL, or an
-/// absolute path.
-fn check_source_url(key: &str, text: &str) -> Result<(), InvalidSetting> {
+/// A source location a worker can read, wherever it runs: an http(s) or
+/// file URL, or an absolute path (`key` names the field in the error). The
+/// runtime settings and the API's load jobs take only these.
+pub fn check_source_url(key: &str, text: &str) -> Result<(), InvalidSetting> {
     if text.starts_with('/') && !text.chars().any(char::is_control) {
         return Ok(());
     }

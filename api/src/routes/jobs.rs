@@ -12,7 +12,7 @@ use softcat_shared::browse::BadParameter;
 use softcat_shared::catalog::CatalogKind;
 use softcat_shared::jobs::{self, Enqueued, JobFilter, JobRecord, JobSpec};
 use softcat_shared::loader::LoadRequestDraft;
-use softcat_shared::settings::CatalogSettings;
+use softcat_shared::settings::{CatalogSettings, check_source_url};
 use uuid::Uuid;
 
 use super::{Tag, examples};
@@ -224,6 +224,8 @@ impl JobsApi {
             .resolve(source, settings.load_defaults(&self.state.config, source))
             .map_err(|error| BadParameter::new(error.field, error.reason))?;
         if url_given {
+            check_source_url("url", &request.url)
+                .map_err(|error| BadParameter::new(error.key, error.reason))?;
             request
                 .check_local_source()
                 .map_err(|error| BadParameter::new(error.field, error.reason))?;

@@ -425,15 +425,25 @@ async fn qos_belong_to_their_offering_and_partitions_allow_a_list_of_them() {
     let mine = offering(&app, &staff, "A", &["manager"]).await;
     let theirs = offering(&app, &staff, "B", &[]).await;
     let add = action(&mine, "add_qos");
-    let refused = send(
-        &app,
-        Method::POST,
-        &add,
-        Some(&user),
-        json!({"name": "normal"}),
-    )
-    .await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let stranger = app.token("stranger", false).await;
+    offering(&app, &staff, "C", &["stranger"]).await;
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(user.as_str()), StatusCode::FORBIDDEN),
+        (Some(stranger.as_str()), StatusCode::FORBIDDEN),
+    ] {
+        for (method, name) in [
+            (Method::POST, "add_qos"),
+            (Method::PATCH, "update_qos"),
+            (Method::POST, "remove_qos"),
+            (Method::POST, "set_partition_qos"),
+        ] {
+            let body = json!({"name": "normal", "qos_uuid": uuid::Uuid::new_v4(),
+                "partition_uuid": uuid::Uuid::new_v4(), "qos_options": []});
+            let answer = send(&app, method, &action(&mine, name), token, body).await;
+            assert_eq!(answer.status, status, "{name}: {}", answer.body);
+        }
+    }
     for (body, field) in [
         (json!({"name": "1234"}), "name"),
         (json!({"name": "long", "max_wall": -5}), "max_wall"),
@@ -596,6 +606,28 @@ async fn qos_belong_to_their_offering_and_partitions_allow_a_list_of_them() {
     .await;
     assert_eq!(across.status, StatusCode::BAD_REQUEST, "{}", across.body);
     assert_eq!(across.body["field"], "partition");
+    let own_link = send(
+        &app,
+        Method::POST,
+        &action(&mine, "add_software_catalog"),
+        Some(&manager),
+        json!({"catalog": eessi}),
+    )
+    .await;
+    let own_link = own_link.body["offering_catalog_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let moved = send(
+        &app,
+        Method::PATCH,
+        &action(&mine, "update_software_catalog"),
+        Some(&manager),
+        json!({"offering_catalog_uuid": own_link, "partition": their_partition}),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST, "{}", moved.body);
+    assert_eq!(moved.body["field"], "partition");
     let updated = send(
         &app,
         Method::PATCH,

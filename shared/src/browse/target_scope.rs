@@ -140,15 +140,46 @@ impl ResolvedScope {
             return;
         }
         if level == Level::Package {
-            // Necessary conditions that the packages' CPU summaries answer
-            // from an index, before the per-target check below.
-            if !scope.cpu_families.is_empty() {
-                let p = conditions.bind(scope.cpu_families.clone());
-                conditions.push(format!("p.cpu_families && {p}::text[]"));
-            }
-            if !scope.cpu_microarchitectures.is_empty() {
-                let p = conditions.bind(scope.cpu_microarchitectures.clone());
-                conditions.push(format!("p.cpu_microarchitectures && {p}::text[]"));
+            // The packages' CPU summaries (kept by the loader from their
+            // targets) answer from an index what needs no more than the CPU
+            // of one target; with other conditions they are a necessary
+            // first test before the per-target check.
+            let cpu_only = scope.offering_uuid.is_none()
+                && self.partition.is_none()
+                && scope.has_gpu.is_none()
+                && scope.gpu_arch.is_none();
+            match (
+                scope.cpu_families.is_empty(),
+                scope.cpu_microarchitectures.is_empty(),
+            ) {
+                (false, false) if cpu_only => {
+                    let targets: Vec<String> = scope
+                        .cpu_families
+                        .iter()
+                        .flat_map(|family| {
+                            scope
+                                .cpu_microarchitectures
+                                .iter()
+                                .map(move |micro| format!("{family}/{micro}"))
+                        })
+                        .collect();
+                    let p = conditions.bind(targets);
+                    conditions.push(format!("p.cpu_targets && {p}::text[]"));
+                    return;
+                }
+                (families_open, micros_open) => {
+                    if !families_open {
+                        let p = conditions.bind(scope.cpu_families.clone());
+                        conditions.push(format!("p.cpu_families && {p}::text[]"));
+                    }
+                    if !micros_open {
+                        let p = conditions.bind(scope.cpu_microarchitectures.clone());
+                        conditions.push(format!("p.cpu_microarchitectures && {p}::text[]"));
+                    }
+                    if cpu_only {
+                        return;
+                    }
+                }
             }
         }
         let on_target = self.target_conditions(conditions).join(" AND ");

@@ -104,6 +104,19 @@ impl TargetScope {
                 partition,
             });
         }
+        // Most callers give stored names: an indexed look-up settles them,
+        // and only a short name needs every stored micro-architecture.
+        let exact = stored_exactly(db, catalog, &self.cpu_microarchitectures).await?;
+        if self
+            .cpu_microarchitectures
+            .iter()
+            .all(|name| exact.contains(name))
+        {
+            return Ok(ResolvedScope {
+                scope: self,
+                partition,
+            });
+        }
         let known = stored_microarchitectures(db, catalog).await?;
         let known: BTreeSet<&str> = known.iter().map(String::as_str).collect();
         for name in &mut self.cpu_microarchitectures {
@@ -356,6 +369,26 @@ async fn partition_cpu(db: &impl ConnectionTrait, uuid: Uuid) -> Result<Partitio
         runs,
         gpu: (!row.gpu_arch.is_empty()).then_some(row.gpu_arch),
     })
+}
+
+/// Which of `names` are stored micro-architectures (of `catalog`, or of
+/// any catalog), by the packages' indexed CPU summaries.
+async fn stored_exactly(
+    db: &impl ConnectionTrait,
+    catalog: Option<Uuid>,
+    names: &[String],
+) -> Result<Vec<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        micro: String,
+    }
+    let sql = "SELECT m AS micro FROM unnest($1::text[]) m WHERE EXISTS ( \
+         SELECT 1 FROM software_packages p JOIN software_catalogs c ON c.id = p.catalog_id \
+         WHERE p.cpu_microarchitectures @> ARRAY[m] AND ($2::uuid IS NULL OR c.uuid = $2))";
+    let rows = Row::find_by_statement(statement(db, sql, [names.to_vec().into(), catalog.into()]))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| row.micro).collect())
 }
 
 /// The distinct micro-architectures stored, of one catalog or of all.

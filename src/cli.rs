@@ -28,7 +28,11 @@ pub enum Command {
     #[command(subcommand)]
     Load(LoadCommand),
     /// Serve the REST API (configuration: `api.*`).
-    Api,
+    Api {
+        /// Address and port to listen on (overrides `api.listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Run queued jobs (configuration: `jobs.*`); run as many as you like.
     Worker,
     /// Enqueue the daily refresh and cleanup on a timetable
@@ -46,6 +50,9 @@ pub enum Command {
         /// `$XDG_DATA_HOME/softcat` or `~/.local/share/softcat`).
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// Address and port the API listens on (overrides `api.listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
     },
     /// Put a job on the queue for the workers and print its id.
     Enqueue(EnqueueArgs),
@@ -195,6 +202,10 @@ pub enum UsersCommand {
         /// Staff may change catalogs and create offerings.
         #[arg(long)]
         staff: bool,
+        /// Also issue a token for the new user and print only its key
+        /// (`TOKEN=$(softcat users create admin --staff --token)`).
+        #[arg(long)]
+        token: bool,
     },
     /// Every user, with its tokens and the offerings it manages.
     List {

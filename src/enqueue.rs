@@ -1,8 +1,14 @@
 //! `softcat enqueue …`: puts a job on the queue from a shell, exactly as the
-//! admin endpoint does, and prints its id.
+//! admin endpoint does, and prints its id. The job goes to Redis, for the
+//! workers; when a standalone instance with an in-process queue serves the
+//! database, it is only recorded, and that instance runs it from its record.
 
 use softcat_shared::config::Config;
-use softcat_shared::jobs::{self, JobSpec};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use softcat_shared::jobs::{self, JobMessage, JobQueue, JobSpec, QueueError};
 use softcat_shared::settings::CatalogSettings;
 use softcat_worker::RedisQueue;
 
@@ -36,7 +42,7 @@ pub async fn run(config: &Config, args: EnqueueArgs) -> anyhow::Result<()> {
         EnqueueCommand::Cleanup => JobSpec::Cleanup,
         EnqueueCommand::Probe => JobSpec::probe(),
     };
-    let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
+    let queue = CliQueue::new(config, &database).await?;
     let enqueued = jobs::enqueue(
         &database,
         &queue,
@@ -58,9 +64,80 @@ pub async fn run(config: &Config, args: EnqueueArgs) -> anyhow::Result<()> {
             enqueued.job.kind, enqueued.job.id
         );
     } else {
-        println!("queued {} job {}", enqueued.job.kind, enqueued.job.id);
+        println!(
+            "queued {} job {}{}",
+            enqueued.job.kind,
+            enqueued.job.id,
+            queue.runner()
+        );
     }
     Ok(())
+}
+
+/// A boxed future, as [`JobQueue`] returns them.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the operator commands put a job: on Redis for the workers, or
+/// nowhere but its record when a standalone instance with an in-process
+/// queue serves the database (it takes queued records itself, about once
+/// a second).
+pub enum CliQueue {
+    /// Push to the configured Redis.
+    Redis(Box<RedisQueue>),
+    /// Record only: a standalone instance serving the database runs it.
+    Standalone,
+}
+
+impl CliQueue {
+    /// The queue for jobs recorded in `database`.
+    pub async fn new(
+        config: &Config,
+        database: &sea_orm::DatabaseConnection,
+    ) -> anyhow::Result<Self> {
+        if jobs::standalone_serving(database).await? {
+            return Ok(Self::Standalone);
+        }
+        Ok(Self::Redis(Box::new(RedisQueue::new(
+            &config.redis_url,
+            &config.jobs,
+        )?)))
+    }
+
+    /// What to add to "queued … job ID" about who runs it.
+    pub fn runner(&self) -> &'static str {
+        match self {
+            Self::Redis(_) => "",
+            Self::Standalone => {
+                " (recorded; the standalone instance serving this database runs it)"
+            }
+        }
+    }
+}
+
+impl JobQueue for CliQueue {
+    fn push(&self, message: JobMessage, delay: Duration) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(async move {
+            match self {
+                Self::Redis(redis) => redis.push(message, delay).await.map_err(|error| {
+                    QueueError(format!(
+                        "{}; no standalone instance serves this database either, \
+                         so nothing would run the job",
+                        error.0
+                    ))
+                }),
+                Self::Standalone => Ok(()),
+            }
+        })
+    }
+
+    fn depth(&self) -> BoxFuture<'_, Result<u64, QueueError>> {
+        Box::pin(async move {
+            match self {
+                Self::Redis(redis) => redis.depth().await,
+                Self::Standalone => Ok(0),
+            }
+        })
+    }
 }
 
 /// The command-line flag of a load request's source location.

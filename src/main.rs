@@ -66,11 +66,21 @@ fn one_line(error: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Command::Api {
+        listen: Some(listen),
+    }
+    | Command::Standalone {
+        listen: Some(listen),
+        ..
+    } = &cli.command
+    {
+        config.api.listen = listen.clone();
+    }
     if matches!(
         cli.command,
         Command::Config
-            | Command::Api
+            | Command::Api { .. }
             | Command::Worker
             | Command::Scheduler
             | Command::Standalone { .. }
@@ -90,12 +100,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Load(command) => load::run(&config, command).await,
-        Command::Api => serve_api(config).await,
+        Command::Api { .. } => serve_api(config).await,
         Command::Worker => run_worker(config).await,
         Command::Scheduler => run_scheduler(config).await,
         Command::Standalone {
             load_sample,
             data_dir,
+            ..
         } => {
             let embedded = standalone::Embedded {
                 database: !Config::is_given(cli.config.as_deref(), "database_url")?,

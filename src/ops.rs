@@ -9,7 +9,6 @@ use softcat_shared::browse::{MAX_PAGE_SIZE, Page};
 use softcat_shared::config::Config;
 use softcat_shared::jobs::{self, JobFilter, JobRecord};
 use softcat_shared::settings::CatalogSettings;
-use softcat_worker::RedisQueue;
 use uuid::Uuid;
 
 use softcat_shared::accounts;
@@ -84,7 +83,7 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
             let spec = job
                 .spec()
                 .with_context(|| format!("job {id} has unreadable parameters"))?;
-            let queue = RedisQueue::new(&config.redis_url, &config.jobs)?;
+            let queue = crate::enqueue::CliQueue::new(config, &database).await?;
             let enqueued = jobs::enqueue(
                 &database,
                 &queue,
@@ -98,8 +97,10 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
                 println!("the same work is already queued as job {}", enqueued.job.id);
             } else {
                 println!(
-                    "queued {} job {} (retry of {id})",
-                    enqueued.job.kind, enqueued.job.id
+                    "queued {} job {} (retry of {id}){}",
+                    enqueued.job.kind,
+                    enqueued.job.id,
+                    queue.runner()
                 );
             }
             Ok(())
@@ -263,10 +264,24 @@ pub async fn settings(config: &Config, command: SettingsCommand) -> anyhow::Resu
 pub async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
     let database = crate::database::open(config).await?;
     match command {
-        UsersCommand::Create { username, staff } => {
+        UsersCommand::Create {
+            username,
+            staff,
+            token,
+        } => {
             let user = accounts::create_user(&database, &username, staff).await?;
             let role = if user.is_staff { "staff" } else { "user" };
-            println!("created {role} {} ({})", user.username, user.uuid);
+            let created = format!("created {role} {} ({})", user.username, user.uuid);
+            if token {
+                // The key alone on stdout, for `TOKEN=$(…)`.
+                eprintln!("{created}");
+                println!(
+                    "{}",
+                    accounts::create_token(&database, &user.username).await?
+                );
+            } else {
+                println!("{created}");
+            }
         }
         UsersCommand::List { json } => {
             let users = accounts::list_users(&database).await?;

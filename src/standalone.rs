@@ -12,6 +12,7 @@ use anyhow::Context;
 use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
+use softcat_shared::jobs;
 use softcat_shared::loader::{
     LoadError, LoadOptions, LoadReport, NoProgress, ShrinkLimits, load_source,
 };
@@ -47,6 +48,9 @@ pub struct Embedded {
     pub data_dir: Option<PathBuf>,
 }
 
+/// The most connections of the session that takes recorded jobs.
+const RECORDS_SESSION_CONNECTIONS: u32 = 1;
+
 /// Runs the three roles until SIGTERM or Ctrl-C.
 pub async fn run(
     mut config: Config,
@@ -71,7 +75,7 @@ pub async fn run(
     } else {
         WorkerQueue::Redis(Box::new(RedisQueue::new(&config.redis_url, &config.jobs)?))
     };
-    let served = serve(config, queue, load_sample, shutdown).await;
+    let served = serve(config, queue, embedded.database, load_sample, shutdown).await;
     let stopped = match postgres {
         Some(postgres) => postgres.stop().await,
         None => Ok(()),
@@ -83,6 +87,7 @@ pub async fn run(
 async fn serve(
     config: Config,
     queue: WorkerQueue,
+    embedded_database: bool,
     load_sample: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -106,6 +111,21 @@ async fn serve(
             let _ = stop.wait_for(|stop| *stop).await;
         }
     };
+    // The in-process queue takes the jobs recorded in the database by other
+    // processes, through a session of its own that names it as a
+    // standalone instance (`softcat enqueue` looks for it).
+    let records = match &queue {
+        WorkerQueue::Memory(memory) => {
+            let session = records_session(&config.database_url).await?;
+            Some(tokio::spawn(
+                memory.clone().serve_records(session, stopped()),
+            ))
+        }
+        WorkerQueue::Redis(_) => None,
+    };
+    if let Some(address) = server.local_addr() {
+        println!("{}", next_steps(&config, address, embedded_database));
+    }
     let (api, worker, scheduler) = tokio::join!(
         server.run_until(stopped()),
         softcat_worker::run(config.clone(), database.clone(), queue.clone(), stopped()),
@@ -116,12 +136,79 @@ async fn serve(
             stopped()
         ),
     );
+    if let Some(records) = records {
+        let _ = records.await;
+    }
     database.close().await?;
     api?;
     worker?;
     scheduler?;
     tracing::info!("standalone stopped");
     Ok(())
+}
+
+/// A connection to `url` whose session is named
+/// [`jobs::STANDALONE_SESSION`], kept open while the instance runs.
+async fn records_session(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let mut url = url::Url::parse(url).context("the database URL is not a URL")?;
+    url.query_pairs_mut()
+        .append_pair("application_name", jobs::STANDALONE_SESSION);
+    let mut options = sea_orm::ConnectOptions::new(url.to_string());
+    options
+        .sqlx_logging(false)
+        .max_connections(RECORDS_SESSION_CONNECTIONS)
+        .min_connections(RECORDS_SESSION_CONNECTIONS)
+        .idle_timeout(None)
+        .max_lifetime(None);
+    sea_orm::Database::connect(options)
+        .await
+        .context("connecting to the database for the recorded jobs")
+}
+
+/// What a person does next, with this instance's real values: where the
+/// API and its docs are, and the one command (runnable from any terminal,
+/// as any user) that creates a staff account and prints its token.
+pub fn next_steps(config: &Config, address: std::net::SocketAddr, embedded: bool) -> String {
+    let base = format!("http://{address}");
+    let database = if embedded || !has_password(&config.database_url) {
+        format!("DATABASE_URL={} ", config.database_url)
+    } else {
+        // A configured password is not printed.
+        "DATABASE_URL=<your database URL> ".to_owned()
+    };
+    let binary = binary_name();
+    format!(
+        "softcat standalone is up.\n\
+         \x20 API:  {base}/api/\n\
+         \x20 docs: {base}/api/docs/\n\
+         Create a staff account and print its token (from any terminal, as any user):\n\
+         \x20 TOKEN=$({database}{binary} users create admin --staff --token)\n\
+         \x20 curl -H \"Authorization: Token $TOKEN\" {base}/api/marketplace-software-catalogs/\n\
+         If admin exists already: {database}{binary} tokens create admin"
+    )
+}
+
+fn has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|url| url.password().is_some())
+}
+
+/// How to run this binary from another terminal: `softcat` when that is
+/// what the `PATH` finds, else its full path.
+fn binary_name() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|exe| exe.canonicalize()) else {
+        return "softcat".into();
+    };
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("softcat"))
+            .find(|candidate| candidate.is_file())
+            .and_then(|candidate| candidate.canonicalize().ok())
+    });
+    if on_path.as_ref() == Some(&exe) {
+        "softcat".into()
+    } else {
+        exe.display().to_string()
+    }
 }
 
 /// Logs how a sample load ended. A catalog of the sample's name and

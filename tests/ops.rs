@@ -278,3 +278,60 @@ async fn job_ids_may_be_given_as_a_unique_prefix() {
     let retry = stdout(&softcat(&db, &queue, &["jobs", "retry", "3f2a2"]));
     assert!(retry.contains(&format!("(retry of {})", ids[1])), "{retry}");
 }
+
+#[tokio::test]
+async fn enqueue_without_redis_or_a_standalone_instance_fails_and_fails_the_record() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .args(["enqueue", "probe"])
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env("SOFTCAT_JOBS__QUEUE", &queue.name)
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .env("SOFTCAT_LOG", "warn")
+        .output()
+        .expect("run softcat");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{stderr}");
+    assert!(
+        last.ends_with(
+            "no standalone instance serves this database either, so nothing would run the job"
+        ),
+        "{stderr}"
+    );
+    let states = db
+        .conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT state FROM jobs",
+        ))
+        .await
+        .unwrap();
+    let states: Vec<String> = states
+        .iter()
+        .map(|row| row.try_get("", "state").unwrap())
+        .collect();
+    assert_eq!(states, ["failed"]);
+}
+
+#[tokio::test]
+async fn users_create_with_token_prints_only_a_working_key() {
+    let db = TestDb::new().await;
+    let queue = TestQueue::new();
+    let output = softcat(
+        &db,
+        &queue,
+        &["users", "create", "admin", "--staff", "--token"],
+    );
+    let key = stdout(&output);
+    assert_eq!(key.lines().count(), 1, "{key}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with("created staff admin ("),
+        "{output:?}"
+    );
+    let tokens = stdout(&softcat(&db, &queue, &["tokens", "list", "admin"]));
+    assert!(tokens.contains(&key.trim()[..8]), "{tokens}");
+}

@@ -5,7 +5,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -215,7 +215,7 @@ impl EmbeddedHome {
             .env("SOFTCAT_LOG", "info")
             .env("SOFTCAT_API__LISTEN", address)
             .envs(TEST_ENV)
-            .stdout(Stdio::null())
+            .stdout(file.try_clone().unwrap())
             .stderr(file);
         RoleProcess {
             child: command.spawn().unwrap(),
@@ -307,6 +307,122 @@ async fn standalone_without_servers_embeds_its_database_and_queue() {
     let status = process.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "{status:?}\n{}", process.log_text());
     assert_eq!(home.postmaster_pid(), None, "the server is still running");
+}
+
+/// Runs a shell command line as an operator in another terminal would:
+/// no database or Redis URL in the environment but what the line sets,
+/// another home, and (when the tests run as root) another OS user than
+/// standalone's. Its stdout, or a panic with its output.
+fn shell(line: &str, extra: &[(&str, &str)]) -> String {
+    let output = Command::new("sh")
+        .args(["-c", line])
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("SOFTCAT_DATABASE_URL")
+        .env_remove("SOFTCAT_REDIS_URL")
+        .env("HOME", "/nonexistent")
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{line}: {output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The job id at the end of "queued <kind> job <id> …".
+fn queued_id(line: &str) -> uuid::Uuid {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"queued"), "{line}");
+    words[3].parse().unwrap()
+}
+
+#[tokio::test]
+async fn standalone_prints_next_steps_listens_where_told_and_runs_jobs_enqueued_from_a_shell() {
+    let home = EmbeddedHome::new();
+    // `--listen` wins over `api.listen`.
+    let configured = free_address();
+    let address = free_address();
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let mut process = home.start(&format!("standalone --listen {address}"), &configured);
+    wait_until_ready(&client, &base, &process).await;
+    assert!(
+        reqwest::get(format!("http://{configured}/ready"))
+            .await
+            .is_err()
+    );
+
+    // The next steps, with this instance's real values.
+    let log = process.log_text();
+    let lines: Vec<&str> = log.lines().collect();
+    let up = lines
+        .iter()
+        .position(|line| *line == "softcat standalone is up.")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(lines[up + 1], format!("  API:  {base}/api/"), "{log}");
+    assert_eq!(lines[up + 2], format!("  docs: {base}/api/docs/"), "{log}");
+    let create = lines[up + 4]
+        .strip_prefix("  TOKEN=$(")
+        .and_then(|line| line.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{log}"));
+    let (assignment, command) = create.split_once(' ').unwrap();
+    let url = assignment.strip_prefix("DATABASE_URL=").unwrap();
+    assert!(url.starts_with("postgresql://"), "{create}");
+    assert!(
+        command.ends_with("softcat users create admin --staff --token"),
+        "{create}"
+    );
+
+    // The printed command, run elsewhere, gives a token that works.
+    let token = shell(create, &[]);
+    assert_eq!(catalogs(&client, &base, &token).await, vec![]);
+
+    // `softcat enqueue` records the job, pushes nothing to Redis (none is
+    // reachable here), and standalone runs it from its record.
+    let binary = env!("CARGO_BIN_EXE_softcat");
+    let no_redis = [("REDIS_URL", "redis://127.0.0.1:1")];
+    let line = shell(
+        &format!("DATABASE_URL={url} {binary} enqueue probe"),
+        &no_redis,
+    );
+    assert!(
+        line.ends_with("(recorded; the standalone instance serving this database runs it)"),
+        "{line}"
+    );
+    wait_for_state(
+        &client,
+        &base,
+        &token,
+        queued_id(&line),
+        "succeeded",
+        &process,
+    )
+    .await;
+
+    // `softcat jobs retry` of a failed job, the same way.
+    let one_attempt = [
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("SOFTCAT_JOBS__MAX_ATTEMPTS", "1"),
+    ];
+    let line = shell(
+        &format!(
+            "DATABASE_URL={url} {binary} enqueue load spack --data-url http://127.0.0.1:1/repology.json"
+        ),
+        &one_attempt,
+    );
+    let failed = queued_id(&line);
+    wait_for_state(&client, &base, &token, failed, "failed", &process).await;
+    let line = shell(
+        &format!("DATABASE_URL={url} {binary} jobs retry {failed}"),
+        &one_attempt,
+    );
+    assert!(line.contains(&format!("(retry of {failed})")), "{line}");
+    assert!(line.ends_with("runs it)"), "{line}");
+    wait_for_state(&client, &base, &token, queued_id(&line), "failed", &process).await;
+
+    process.signal("TERM");
+    let status = process.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}\n{}", process.log_text());
 }
 
 #[test]

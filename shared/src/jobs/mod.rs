@@ -16,8 +16,9 @@ use uuid::Uuid;
 use crate::loader::LoadRequest;
 
 pub use records::{
-    Enqueued, JobError, JobFilter, JobRecord, PREFIX_CANDIDATES, cancel, enqueue, get, hand_back,
-    ids_with_prefix, list, redeliver_lost, redeliver_stranded, state_counts,
+    Enqueued, JobError, JobFilter, JobRecord, PREFIX_CANDIDATES, STANDALONE_SESSION, cancel,
+    due_queued, enqueue, get, hand_back, ids_with_prefix, list, redeliver_lost, redeliver_stranded,
+    standalone_serving, state_counts,
 };
 pub use run::{Disposition, JobContext, process};
 

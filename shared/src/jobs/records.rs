@@ -632,3 +632,42 @@ pub(crate) async fn record_progress(
     .await?;
     Ok(())
 }
+
+/// The `application_name` of the Postgres session through which a
+/// standalone instance with an in-process queue takes the jobs recorded in
+/// its database; [`standalone_serving`] looks for it.
+pub const STANDALONE_SESSION: &str = "softcat standalone";
+
+/// The ids of queued jobs that are due now (no retry delay pending), the
+/// oldest first, at most `limit`: what a standalone instance's in-process
+/// queue takes from the records however they were enqueued.
+pub async fn due_queued(db: &impl ConnectionTrait, limit: u32) -> Result<Vec<Uuid>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT id FROM jobs WHERE state = 'queued' \
+               AND (run_after IS NULL OR run_after <= now()) \
+             ORDER BY created LIMIT $1",
+            [i64::from(limit).into()],
+        ))
+        .await?;
+    rows.iter().map(|row| row.try_get("", "id")).collect()
+}
+
+/// Whether a standalone instance with an in-process queue is connected to
+/// this database (its session named [`STANDALONE_SESSION`]): it runs every
+/// queued job recorded here, without a message on any queue.
+pub async fn standalone_serving(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+               WHERE datname = current_database() AND application_name = $1) AS serving",
+            [STANDALONE_SESSION.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|row| row.try_get::<bool>("", "serving"))
+        .transpose()?
+        .unwrap_or(false))
+}

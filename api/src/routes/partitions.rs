@@ -210,7 +210,7 @@ pub fn qos_object(row: QosRow) -> Qos {
 
 /// A partition's SLURM limits and switches; every number is a
 /// non-negative whole number.
-#[derive(Debug, Default, Object)]
+#[derive(Debug, Default, Object, serde::Deserialize)]
 pub struct PartitionSettings {
     /// SLURM's PriorityTier.
     #[oai(nullable)]
@@ -309,26 +309,12 @@ impl PartitionSettings {
     }
 
     fn of_row(row: &PartitionRow) -> Self {
-        let limit = |name| row.limit(name);
         Self {
-            priority_tier: limit("priority_tier"),
-            cpu_bind: limit("cpu_bind"),
-            def_cpu_per_gpu: limit("def_cpu_per_gpu"),
-            max_cpus_per_node: limit("max_cpus_per_node"),
-            max_cpus_per_socket: limit("max_cpus_per_socket"),
-            def_mem_per_cpu: limit("def_mem_per_cpu"),
-            def_mem_per_gpu: limit("def_mem_per_gpu"),
-            def_mem_per_node: limit("def_mem_per_node"),
-            max_mem_per_cpu: limit("max_mem_per_cpu"),
-            max_mem_per_node: limit("max_mem_per_node"),
-            default_time: limit("default_time"),
-            max_time: limit("max_time"),
-            grace_time: limit("grace_time"),
-            max_nodes: limit("max_nodes"),
-            min_nodes: limit("min_nodes"),
             exclusive_topo: Some(row.exclusive_topo),
             exclusive_user: Some(row.exclusive_user),
             req_resv: Some(row.req_resv),
+            // The row's limits are a JSON object of exactly these fields.
+            ..serde_json::from_value(row.limits.clone()).unwrap_or_default()
         }
     }
 }

@@ -91,8 +91,8 @@ const FROM: &str = "FROM software_catalogs c LEFT JOIN LATERAL ( \
       FROM jobs j \
       WHERE j.kind = 'load' AND j.catalog = c.name AND NOT coalesce((j.parameters->>'dry_run')::boolean, false) \
         AND coalesce(j.result->'catalog'->>'version', j.parameters->>'catalog_version', \
-              (SELECT max(newest.version) FROM software_catalogs newest \
-               WHERE newest.name = c.name)) = c.version \
+              (SELECT newest.version FROM software_catalogs newest WHERE newest.name = c.name \
+               ORDER BY softcat_version_key(newest.version) DESC LIMIT 1)) = c.version \
     ) status ON true";
 const ORDERINGS: [(&str, &str); 5] = [
     ("name", "c.name"),

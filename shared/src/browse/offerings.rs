@@ -243,12 +243,16 @@ pub async fn list_links(
               OR l.enabled_cpu_family @> to_jsonb({p}::text))"
         ));
     }
-    let columns = format!(
+    Ok(list(db, &link_columns(), LINK_FROM, &conditions, &order, page).await?)
+}
+
+/// A link's columns, with the count of the packages it provides.
+fn link_columns() -> String {
+    format!(
         "{LINK_COLUMNS}, (SELECT count(*) FROM software_packages p \
            WHERE p.catalog_id = l.catalog_id AND {}) AS package_count",
         link_provides(Level::Package)
-    );
-    Ok(list(db, &columns, LINK_FROM, &conditions, &order, page).await?)
+    )
 }
 
 /// Catalog links matching `condition` (on link `l`), by catalog name and
@@ -258,15 +262,12 @@ async fn links(
     condition: &str,
     values: Vec<sea_orm::Value>,
 ) -> Result<Vec<LinkRow>, DbErr> {
-    let enabled = link_provides(Level::Package);
     LinkRow::find_by_statement(statement(
         db,
         format!(
-            "SELECT {LINK_COLUMNS}, \
-               (SELECT count(*) FROM software_packages p WHERE p.catalog_id = l.catalog_id \
-                  AND {enabled}) AS package_count \
-             {LINK_FROM} WHERE {condition} \
-             ORDER BY c.name, c.version, r.partition_name NULLS FIRST, l.id"
+            "SELECT {} {LINK_FROM} WHERE {condition} \
+             ORDER BY c.name, c.version, r.partition_name NULLS FIRST, l.id",
+            link_columns()
         ),
         values,
     ))

@@ -310,7 +310,9 @@ async fn refresh_enqueue(
 }
 
 /// The stored versions of the catalog a refresh load names, other than the
-/// one it loads, whose automatic updates are on.
+/// one it loads, whose automatic updates are on. A load of the source's
+/// newest version (no version asked) stands for the newest stored one, so
+/// that one is not loaded twice.
 async fn stored_versions(
     db: &impl ConnectionTrait,
     kind: CatalogKind,
@@ -321,7 +323,11 @@ async fn stored_versions(
             db.get_database_backend(),
             "SELECT version FROM software_catalogs \
              WHERE source = $1 AND name = $2 AND auto_update_enabled \
-               AND version IS DISTINCT FROM $3 ORDER BY version",
+               AND version IS DISTINCT FROM coalesce($3, ( \
+                 SELECT newest.version FROM software_catalogs newest \
+                 WHERE newest.source = $1 AND newest.name = $2 \
+                 ORDER BY softcat_version_key(newest.version) DESC LIMIT 1)) \
+             ORDER BY softcat_version_key(version)",
             [
                 kind.as_str().into(),
                 load.catalog_name.clone().into(),

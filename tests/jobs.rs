@@ -1004,11 +1004,29 @@ async fn two_scheduler_replicas_enqueue_one_refresh_per_tick() {
         0,
         "cleanup is off by default"
     );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while app
+        .db
+        .count(
+            "SELECT count(*) FROM jobs WHERE kind = 'refresh' AND state IN ('queued', 'running')",
+        )
+        .await
+        > 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the last refresh did not end\n{}",
+            worker.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(
         app.db
             .count("SELECT count(*) FROM jobs WHERE kind = 'refresh' AND state <> 'succeeded'")
             .await,
-        0
+        0,
+        "{}",
+        worker.log_text()
     );
 }
 

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::catalog::{CatalogKey, CatalogKind};
+use crate::catalog::{CatalogKey, CatalogKind, CatalogType};
 
 /// One catalog as its source describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,9 @@ pub struct CatalogSnapshot {
     pub key: CatalogKey,
     /// Which kind of source produced it.
     pub kind: CatalogKind,
+    /// What the catalog holds: the source kind's type, or the one a custom
+    /// catalog's document names.
+    pub catalog_type: CatalogType,
     /// Where the data came from.
     pub source_url: String,
     /// A human description of the catalog.

@@ -141,6 +141,7 @@ mod tests {
             snapshot: CatalogSnapshot {
                 key: CatalogKey::new("Test", "1"),
                 kind: CatalogKind::Spack,
+                catalog_type: CatalogKind::Spack.catalog_type(),
                 source_url: String::new(),
                 description: String::new(),
                 metadata: serde_json::Value::Null,

@@ -418,7 +418,7 @@ async fn find_catalog(
 
 fn catalog_fields(snapshot: &CatalogSnapshot) -> Vec<Value> {
     vec![
-        snapshot.kind.catalog_type().as_str().into(),
+        snapshot.catalog_type.as_str().into(),
         snapshot.kind.as_str().into(),
         snapshot.source_url.clone().into(),
         snapshot.description.clone().into(),

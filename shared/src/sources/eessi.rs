@@ -273,6 +273,7 @@ impl CatalogSource for EessiSource {
         let snapshot = CatalogSnapshot {
             key: CatalogKey::new(&self.catalog_name, &stack),
             kind: CatalogKind::Eessi,
+            catalog_type: CatalogKind::Eessi.catalog_type(),
             source_url: self.api_url.clone(),
             description: format!("EESSI software stack {stack}"),
             metadata: json!({

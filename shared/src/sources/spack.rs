@@ -127,6 +127,7 @@ impl CatalogSource for SpackSource {
         let mut snapshot = CatalogSnapshot {
             key: CatalogKey::new(&self.catalog_name, version),
             kind: CatalogKind::Spack,
+            catalog_type: CatalogKind::Spack.catalog_type(),
             source_url: self.data_url.clone(),
             description: "Spack package repository".into(),
             metadata: json!({

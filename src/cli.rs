@@ -2,8 +2,13 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, Parser, Subcommand};
 use softcat_shared::catalog::CatalogKind;
+use softcat_shared::loader::LoadRequestDraft;
+use softcat_shared::sources::SourceDefinition;
+use softcat_shared::sources::registry::{
+    CatalogNaming, OptionKind, OptionValue, OptionValues, SourceOption,
+};
 
 /// softcat keeps scientific-software catalogs (EESSI, Spack) in Postgres.
 #[derive(Debug, Parser)]
@@ -108,11 +113,7 @@ fn enqueue_load_help(command: clap::Command) -> clap::Command {
 #[derive(Debug, Subcommand)]
 pub enum EnqueueCommand {
     /// Load one catalog, with the options of `softcat load`.
-    #[command(
-        subcommand,
-        mut_subcommand("eessi", enqueue_load_help),
-        mut_subcommand("spack", enqueue_load_help)
-    )]
+    #[command(subcommand, mut_subcommands(enqueue_load_help))]
     Load(LoadCommand),
     /// Load every catalog whose updates are enabled in the settings.
     Refresh,
@@ -263,85 +264,182 @@ pub enum TokensCommand {
     },
 }
 
-/// The catalog kinds `softcat load` knows.
-#[derive(Debug, Subcommand)]
-pub enum LoadCommand {
-    /// Load one EESSI stack version from the EESSI API data.
-    Eessi(EessiArgs),
-    /// Load the Spack package repository from repology.json.
-    Spack(SpackArgs),
-}
-
-impl LoadCommand {
-    /// The source kind this command loads.
-    pub fn kind(&self) -> CatalogKind {
-        match self {
-            Self::Eessi(_) => CatalogKind::Eessi,
-            Self::Spack(_) => CatalogKind::Spack,
-        }
-    }
-}
-
-/// Options every load shares.
-#[derive(Debug, Args)]
-pub struct CommonLoadArgs {
-    /// Catalog name (default from configuration).
-    #[arg(long)]
-    pub catalog_name: Option<String>,
-    /// Catalog version (EESSI: the stack version, newest by default, `all`
-    /// for every stack the source has; Spack: taken from the source's
-    /// last_update by default).
-    #[arg(long)]
-    pub catalog_version: Option<String>,
-    /// Compute and print the full statistics, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Bring an existing catalog in line with the source (otherwise an
-    /// existing catalog is left as it is).
-    #[arg(long)]
-    pub update_existing: bool,
-    /// Load even if it would delete more of the stored catalog, or skip more
-    /// of the source, than the configured shares allow (the shrink guard).
-    #[arg(long)]
-    pub allow_shrink: bool,
+/// `softcat load <source> …`: one subcommand per registered source, each
+/// with the options every load has, the source's location flag
+/// (`--api-url`, `--data-url` …) and the source's own options, all read
+/// from the registry.
+#[derive(Debug)]
+pub struct LoadCommand {
+    /// Which source.
+    pub kind: CatalogKind,
+    /// What the command line gives; the rest comes from the defaults.
+    pub draft: LoadRequestDraft,
     /// Print the report as JSON instead of a table.
-    #[arg(long)]
     pub json: bool,
 }
 
-/// `softcat load eessi`.
-#[derive(Debug, Args)]
-pub struct EessiArgs {
-    #[command(flatten)]
-    pub common: CommonLoadArgs,
-    /// Base URL or directory of the EESSI API documents.
-    #[arg(long)]
-    pub api_url: Option<String>,
-    /// Load Python/R/Perl… extensions as packages (default from configuration).
-    #[arg(long, overrides_with = "no_extensions")]
-    pub extensions: bool,
-    /// Do not load extensions.
-    #[arg(long, overrides_with = "extensions")]
-    pub no_extensions: bool,
+/// The flag of a source's location, without dashes: `api-url`.
+pub fn url_flag(kind: CatalogKind) -> String {
+    kind.definition().url_key.replace('_', "-")
 }
 
-impl EessiArgs {
-    /// The extensions choice, if the command line made one.
-    pub fn include_extensions(&self) -> Option<bool> {
-        match (self.extensions, self.no_extensions) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        }
+/// The flag that sets a request field, for errors that name it.
+pub fn field_flag(kind: CatalogKind, field: &str) -> String {
+    let definition = kind.definition();
+    if field == "url" {
+        return url_flag(kind);
+    }
+    match definition.option(field) {
+        Some(option) => option.flag.to_owned(),
+        None => field.replace('_', "-"),
     }
 }
 
-/// `softcat load spack`.
-#[derive(Debug, Args)]
-pub struct SpackArgs {
-    #[command(flatten)]
-    pub common: CommonLoadArgs,
-    /// URL or path of Spack's repology.json.
-    #[arg(long)]
-    pub data_url: Option<String>,
+fn negated(option: &SourceOption) -> String {
+    format!("no-{}", option.flag)
+}
+
+fn load_subcommand(definition: &'static SourceDefinition) -> clap::Command {
+    let mut command = clap::Command::new(definition.id)
+        .about(definition.summary)
+        .arg(
+            Arg::new("url")
+                .long(url_flag(CatalogKind::of(definition)))
+                .value_name("URL")
+                .help(format!(
+                    "{} (default from configuration)",
+                    definition.url_help
+                )),
+        );
+    if definition.naming != CatalogNaming::FromDocument {
+        command = command
+            .arg(
+                Arg::new("catalog_name")
+                    .long("catalog-name")
+                    .help("Catalog name (default from configuration)"),
+            )
+            .arg(
+                Arg::new("catalog_version")
+                    .long("catalog-version")
+                    .help(format!("Catalog version: {}", definition.version_help)),
+            );
+    }
+    for option in definition.options {
+        command = match option.kind {
+            OptionKind::Flag => command
+                .arg(
+                    Arg::new(option.name)
+                        .long(option.flag)
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(negated(option))
+                        .help(format!("{} (default from configuration)", option.help)),
+                )
+                .arg(
+                    Arg::new(negated(option))
+                        .long(negated(option))
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(option.name)
+                        .help(format!("The opposite of --{}", option.flag)),
+                ),
+            OptionKind::List => command.arg(
+                Arg::new(option.name)
+                    .long(option.flag)
+                    .action(ArgAction::Append)
+                    .value_delimiter(',')
+                    .value_name("VALUE")
+                    .help(format!(
+                        "{} (repeat the flag or separate by commas)",
+                        option.help
+                    )),
+            ),
+        };
+    }
+    let flags = [
+        (
+            "dry_run",
+            "Compute and print the full statistics, write nothing",
+        ),
+        (
+            "update_existing",
+            "Bring an existing catalog in line with the source (otherwise an existing \
+             catalog is left as it is)",
+        ),
+        (
+            "allow_shrink",
+            "Load even if it would delete more of the stored catalog, or skip more of the \
+             source, than the configured shares allow (the shrink guard)",
+        ),
+        ("json", "Print the report as JSON instead of a table"),
+    ];
+    for (id, help) in flags {
+        command = command.arg(
+            Arg::new(id)
+                .long(id.replace('_', "-"))
+                .action(ArgAction::SetTrue)
+                .help(help),
+        );
+    }
+    command
+}
+
+impl clap::FromArgMatches for LoadCommand {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, args)) = matches.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let kind = CatalogKind::parse(name)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidSubcommand))?;
+        let text = |id: &str| args.try_get_one::<String>(id).ok().flatten().cloned();
+        let flag = |id: &str| args.try_get_one::<bool>(id).ok().flatten() == Some(&true);
+        let mut options = OptionValues::new();
+        for option in kind.definition().options {
+            let value = match option.kind {
+                OptionKind::Flag if flag(option.name) => Some(OptionValue::Flag(true)),
+                OptionKind::Flag if flag(&negated(option)) => Some(OptionValue::Flag(false)),
+                OptionKind::Flag => None,
+                OptionKind::List => args
+                    .try_get_many::<String>(option.name)
+                    .ok()
+                    .flatten()
+                    .map(|values| OptionValue::List(values.cloned().collect())),
+            };
+            if let Some(value) = value {
+                options.insert(option.name.to_owned(), value);
+            }
+        }
+        Ok(Self {
+            kind,
+            draft: LoadRequestDraft {
+                catalog_name: text("catalog_name"),
+                catalog_version: text("catalog_version"),
+                url: text("url"),
+                options,
+                update_existing: flag("update_existing"),
+                dry_run: flag("dry_run"),
+                allow_shrink: flag("allow_shrink"),
+            },
+            json: flag("json"),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Subcommand for LoadCommand {
+    fn augment_subcommands(command: clap::Command) -> clap::Command {
+        CatalogKind::all().fold(command, |command, kind| {
+            command.subcommand(load_subcommand(kind.definition()))
+        })
+    }
+
+    fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_subcommands(command)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        CatalogKind::parse(name).is_some()
+    }
 }

@@ -6,6 +6,12 @@
 //! theseus-rs/postgresql-binaries). It listens on localhost and on a socket
 //! in its own directory, with a password generated on first use; while it
 //! runs, its URL is in `<dir>/database_url` for the operator commands.
+//!
+//! Postgres refuses to run as root. Started by root (a container, a CI
+//! runner), softcat itself stays root and runs the server's programs as
+//! `nobody`: through wrappers that `setpriv` to that account, with the
+//! server's own files (data, socket, password) owned by it. Root's default
+//! directory is then `/var/lib/softcat`, which that account can reach.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +28,10 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 const URL_FILE: &str = "database_url";
 /// Where builds are downloaded from when the machine has no Postgres.
 const RELEASES_URL: &str = "https://github.com/theseus-rs/postgresql-binaries";
+/// The account the server runs as when softcat is started by root.
+const UNPRIVILEGED_ACCOUNT: &str = "nobody";
+/// Root's directory of the standalone process' own files.
+const ROOT_DEFAULT_DIR: &str = "/var/lib/softcat";
 
 /// A running embedded server; [`EmbeddedPostgres::stop`] ends it (and
 /// dropping it does too, blocking).
@@ -33,23 +43,43 @@ impl EmbeddedPostgres {
     /// Starts the server whose files live under `dir`, creating them on
     /// first use.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        if running_as_root() {
-            bail!(
-                "the embedded database cannot run as root (Postgres refuses to): \
-                 run standalone as an ordinary user, or set DATABASE_URL"
-            );
-        }
-        create_private_dir(dir)?;
+        let account = if running_as_root() {
+            Some(Account::named(UNPRIVILEGED_ACCOUNT)?)
+        } else {
+            None
+        };
+        create_private_dir(dir, account.is_some())?;
         let installation = local_installation();
+        let password_file = dir.join("postgres.password");
+        let password = password(&password_file)?;
+        let mut socket_dir = dir.to_path_buf();
+        let (installation_dir, trusted) = match (&account, installation) {
+            (Some(account), Some(installation)) => {
+                account.check_reaches(dir)?;
+                socket_dir = dir.join("run");
+                for owned in [dir.join("postgres"), socket_dir.clone()] {
+                    create_private_dir(&owned, false)?;
+                    account.own(&owned)?;
+                }
+                account.own(&password_file)?;
+                (account.wrap_installation(&installation, dir)?, true)
+            }
+            (Some(_), None) => bail!(
+                "started as root, the embedded database needs the machine's Postgres \
+                 (apt install postgresql), or set DATABASE_URL"
+            ),
+            (None, Some(installation)) => (installation, true),
+            (None, None) => (dir.join("postgresql"), false),
+        };
         let settings = Settings {
             releases_url: RELEASES_URL.into(),
             version: VersionReq::STAR,
-            trust_installation_dir: installation.is_some(),
-            installation_dir: installation.unwrap_or_else(|| dir.join("postgresql")),
-            password_file: dir.join("postgres.password"),
-            password: password(&dir.join("postgres.password"))?,
+            trust_installation_dir: trusted,
+            installation_dir,
+            password_file,
+            password,
             data_dir: dir.join("postgres"),
-            socket_dir: Some(dir.to_path_buf()),
+            socket_dir: Some(socket_dir),
             host: "localhost".into(),
             port: 0,
             username: postgresql_embedded::BOOTSTRAP_SUPERUSER.into(),
@@ -74,6 +104,7 @@ impl EmbeddedPostgres {
             data_dir = %embedded.server.settings().data_dir.display(),
             binaries = %embedded.server.settings().binary_dir().display(),
             url_file = %url_file.display(),
+            account = %account.as_ref().map_or("this process's", |account| account.name.as_str()),
             "embedded Postgres started (no database URL configured)"
         );
         Ok(embedded)
@@ -97,8 +128,12 @@ impl EmbeddedPostgres {
 }
 
 /// The directory of the standalone process' own files when none is given:
-/// `$XDG_DATA_HOME/softcat`, or `~/.local/share/softcat`.
+/// `$XDG_DATA_HOME/softcat`, or `~/.local/share/softcat`; for root,
+/// `/var/lib/softcat` (root's home is closed to the server's account).
 pub fn default_dir() -> anyhow::Result<PathBuf> {
+    if running_as_root() {
+        return Ok(PathBuf::from(ROOT_DEFAULT_DIR));
+    }
     let base = std::env::var_os("XDG_DATA_HOME")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
@@ -148,14 +183,119 @@ fn password(file: &Path) -> anyhow::Result<String> {
     }
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+/// Creates `dir` readable by its owner only; `enterable` lets others pass
+/// through it to what they own inside (the server's account as root).
+fn create_private_dir(dir: &Path, enterable: bool) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
+    let mode = if enterable { 0o711 } else { 0o700 };
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode);
     builder
         .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    if enterable {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the permissions of {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The unprivileged account the server runs as when softcat is root.
+struct Account {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl Account {
+    /// The account called `name`, from `/etc/passwd`.
+    fn named(name: &str) -> anyhow::Result<Self> {
+        let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
+        passwd
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(':').collect();
+                (fields.len() >= 4 && fields[0] == name).then(|| {
+                    Some(Self {
+                        name: name.to_owned(),
+                        uid: fields[2].parse().ok()?,
+                        gid: fields[3].parse().ok()?,
+                    })
+                })?
+            })
+            .with_context(|| {
+                format!(
+                    "started as root, the embedded database runs as {name}, and this machine \
+                     has no such account: create it, or set DATABASE_URL"
+                )
+            })
+    }
+
+    /// Makes `path` the account's.
+    fn own(&self, path: &Path) -> anyhow::Result<()> {
+        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+            .with_context(|| format!("giving {} to {}", path.display(), self.name))
+    }
+
+    /// Refuses a directory the account cannot reach (an ancestor others
+    /// may not enter, such as root's home).
+    fn check_reaches(&self, dir: &Path) -> anyhow::Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        for ancestor in dir.ancestors().skip(1) {
+            let Ok(metadata) = std::fs::metadata(ancestor) else {
+                continue;
+            };
+            let enterable = metadata.permissions().mode() & 0o001 != 0
+                || (metadata.uid() == self.uid && metadata.permissions().mode() & 0o100 != 0);
+            if !enterable {
+                bail!(
+                    "started as root, the embedded database runs as {}, who cannot enter {}: \
+                     give --data-dir in a directory others can enter (such as {ROOT_DEFAULT_DIR})",
+                    self.name,
+                    ancestor.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A directory of programs, owned by root, that run the programs of
+    /// `installation` as this account; its path, for the server's settings.
+    fn wrap_installation(&self, installation: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+            .into_iter()
+            .find(|path| Path::new(path).is_file())
+            .context(
+                "started as root, the embedded database needs setpriv (util-linux) to run \
+                 Postgres unprivileged, or set DATABASE_URL",
+            )?;
+        let wrapped = dir.join(format!("postgresql-as-{}", self.name));
+        let bin = wrapped.join("bin");
+        std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
+        let programs = std::fs::read_dir(installation.join("bin"))
+            .with_context(|| format!("reading {}", installation.join("bin").display()))?;
+        for program in programs {
+            let program = program?.path();
+            let Some(name) = program.file_name() else {
+                continue;
+            };
+            let wrapper = bin.join(name);
+            let script = format!(
+                "#!/bin/sh\nexec {setpriv} --reuid={} --regid={} --clear-groups -- '{}' \"$@\"\n",
+                self.uid,
+                self.gid,
+                program.display()
+            );
+            std::fs::write(&wrapper, script)
+                .with_context(|| format!("writing {}", wrapper.display()))?;
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+        }
+        Ok(wrapped)
+    }
 }
 
 /// Writes `contents` to `file`, created readable by the owner only.

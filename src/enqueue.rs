@@ -12,7 +12,7 @@ use softcat_shared::jobs::{self, JobMessage, JobQueue, JobSpec, QueueError};
 use softcat_shared::settings::CatalogSettings;
 use softcat_worker::RedisQueue;
 
-use crate::cli::{EnqueueArgs, EnqueueCommand};
+use crate::cli::{EnqueueArgs, EnqueueCommand, url_flag};
 use crate::load::load_request;
 
 /// Enqueues one job and prints it: a sentence, its record as JSON
@@ -23,18 +23,18 @@ pub async fn run(config: &Config, args: EnqueueArgs) -> anyhow::Result<()> {
     let spec = match args.command {
         EnqueueCommand::Load(load) => {
             let settings = CatalogSettings::read(&database, config).await?;
-            let defaults = settings.load_defaults(config, load.kind());
+            let defaults = settings.load_defaults(config, load.kind);
             // `enqueue load eessi --json` reaches the load options' flag.
             let (request, load_json) = load_request(load, defaults)?;
             json |= load_json;
             if request.catalog_version.as_deref() == Some(crate::load::ALL_VERSIONS) {
                 anyhow::bail!(
-                    "--catalog-version all: only `softcat load eessi` loads every stack; \
+                    "--catalog-version all: only `softcat load` loads every version; \
                      enqueue one load per version (or a refresh)"
                 );
             }
             request.check_local_source().map_err(|error| {
-                anyhow::anyhow!("--{}: {}", request_flag(&request), error.reason)
+                anyhow::anyhow!("--{}: {}", url_flag(request.source), error.reason)
             })?;
             JobSpec::Load(request)
         }
@@ -137,13 +137,5 @@ impl JobQueue for CliQueue {
                 Self::Standalone => Ok(0),
             }
         })
-    }
-}
-
-/// The command-line flag of a load request's source location.
-fn request_flag(request: &softcat_shared::loader::LoadRequest) -> &'static str {
-    match request.source {
-        softcat_shared::catalog::CatalogKind::Eessi => "api-url",
-        softcat_shared::catalog::CatalogKind::Spack => "data-url",
     }
 }

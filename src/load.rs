@@ -1,4 +1,4 @@
-//! `softcat load eessi|spack`: the operator's way to load a catalog, with a
+//! `softcat load <source>`: the operator's way to load a catalog, with a
 //! progress display on a terminal and a summary table at the end.
 
 use std::io::IsTerminal;
@@ -6,38 +6,42 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::loader::{
-    LoadDefaults, LoadLimits, LoadOutcome, LoadReport, LoadRequest, LoadRequestDraft, Phase,
-    Progress, retry_text,
+    LoadDefaults, LoadLimits, LoadOutcome, LoadReport, LoadRequest, Phase, Progress, retry_text,
 };
 use softcat_shared::snapshot::Level;
 
-use crate::cli::LoadCommand;
+use crate::cli::{LoadCommand, field_flag};
 
 /// Skipped entries listed by name in the table output; the rest are counted.
 const SKIPPED_SHOWN: usize = 20;
 
-/// `--catalog-version` of `load eessi` that loads every stack the source has.
+/// `--catalog-version` of a source holding several versions (EESSI) that
+/// loads every one the source has.
 pub const ALL_VERSIONS: &str = "all";
 
-/// Runs one load command: for EESSI, says which stack versions the source
-/// has and which was loaded; `--catalog-version all` loads each of them,
-/// one report each.
+/// Runs one load command: for a source holding several versions (EESSI),
+/// says which the source has and which was loaded; `--catalog-version all`
+/// loads each of them, one report each.
 pub async fn run(config: &Config, command: LoadCommand) -> anyhow::Result<()> {
-    let defaults = LoadDefaults::from_config(config, command.kind());
+    let defaults = LoadDefaults::from_config(config, command.kind);
     let (request, json) = load_request(command, defaults)?;
     let database = crate::database::open(config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
     let all = request.catalog_version.as_deref() == Some(ALL_VERSIONS);
-    if all && request.source != CatalogKind::Eessi {
-        anyhow::bail!("--catalog-version all: only EESSI sources hold several versions");
+    let several = request.source.definition().holds_several_versions;
+    if all && !several {
+        anyhow::bail!(
+            "--catalog-version all: {} sources hold one version; give one or none",
+            request.source
+        );
     }
-    let offered = match request.source {
-        CatalogKind::Eessi => Some(request.offered_versions(&fetcher).await?),
-        CatalogKind::Spack => None,
+    let offered = if several {
+        Some(request.offered_versions(&fetcher).await?)
+    } else {
+        None
     };
     let requests = match &offered {
         Some(versions) if all => versions
@@ -109,32 +113,11 @@ pub fn load_request(
     command: LoadCommand,
     defaults: LoadDefaults,
 ) -> anyhow::Result<(LoadRequest, bool)> {
-    let kind = command.kind();
-    let (common, url, include_extensions) = match command {
-        LoadCommand::Eessi(args) => {
-            let extensions = args.include_extensions();
-            (args.common, args.api_url, extensions)
-        }
-        LoadCommand::Spack(args) => (args.common, args.data_url, None),
-    };
-    let draft = LoadRequestDraft {
-        catalog_name: common.catalog_name,
-        catalog_version: common.catalog_version,
-        url,
-        include_extensions,
-        update_existing: common.update_existing,
-        dry_run: common.dry_run,
-        allow_shrink: common.allow_shrink,
-    };
-    let request = draft.resolve(kind, defaults).map_err(|error| {
-        let flag = match (error.field, kind) {
-            ("url", CatalogKind::Eessi) => "api-url".to_owned(),
-            ("url", CatalogKind::Spack) => "data-url".to_owned(),
-            (field, _) => field.replace('_', "-"),
-        };
-        anyhow::anyhow!("--{flag} {}", error.reason)
+    let kind = command.kind;
+    let request = command.draft.resolve(kind, defaults).map_err(|error| {
+        anyhow::anyhow!("--{} {}", field_flag(kind, &error.field), error.reason)
     })?;
-    Ok((request, common.json))
+    Ok((request, command.json))
 }
 
 /// A progress bar on a terminal, one log line per phase otherwise.

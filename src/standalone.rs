@@ -9,32 +9,64 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use softcat_shared::catalog::CatalogKind;
 use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::jobs;
 use softcat_shared::loader::{
-    LoadError, LoadOptions, LoadReport, NoProgress, ShrinkLimits, load_source,
+    LoadDefaults, LoadError, LoadOptions, LoadReport, LoadRequestDraft, NoProgress, load_source,
 };
 use softcat_shared::snapshot::Transformed;
-use softcat_shared::sources::eessi::EessiSource;
-use softcat_shared::sources::spack::SpackSource;
-use softcat_shared::sources::{CatalogSource, SourceError};
+use softcat_shared::sources::conda::{self, CondaSource};
+use softcat_shared::sources::custom::{self, CustomSource};
+use softcat_shared::sources::eessi::{self, EessiSource};
+use softcat_shared::sources::lmod::{self, LmodSource};
+use softcat_shared::sources::registry::{OptionValue, RegisteredSource};
+use softcat_shared::sources::spack::{self, SpackSource};
+use softcat_shared::sources::{CatalogKind, CatalogSource, SourceError};
 use softcat_worker::{MemoryQueue, RedisQueue, WorkerQueue};
 use tokio::sync::watch;
 
 use crate::embedded::{self, EmbeddedPostgres};
 
 /// The bundled sample (see `samples/README.md`), embedded in the binary so
-/// that it loads wherever the binary runs.
-const SAMPLE_EESSI: &[u8] = include_bytes!("../samples/eessi/eessi_api_metadata_software.json");
-const SAMPLE_SPACK: &[u8] = include_bytes!("../samples/spack/repology.json");
+/// that it loads wherever the binary runs: each file with the path it is
+/// written to.
+const SAMPLE_FILES: [(&str, &[u8]); 5] = [
+    (
+        "eessi/eessi_api_metadata_software.json",
+        include_bytes!("../samples/eessi/eessi_api_metadata_software.json"),
+    ),
+    (
+        "spack/repology.json",
+        include_bytes!("../samples/spack/repology.json"),
+    ),
+    (
+        "lmod/stallo.json",
+        include_bytes!("../samples/lmod/stallo.json"),
+    ),
+    (
+        "conda/linux-64/repodata.json",
+        include_bytes!("../samples/conda/linux-64/repodata.json"),
+    ),
+    (
+        "custom/example.yaml",
+        include_bytes!("../samples/custom/example.yaml"),
+    ),
+];
 /// Where the EESSI sample came from (its catalog's `source_url`): the test
 /// fixture EESSI keeps in its docs repository (see `samples/README.md`).
 pub const SAMPLE_EESSI_ORIGIN: &str = "https://github.com/EESSI/docs/blob/main/scripts/available_software/tests/test_dir/data/eessi_api_metadata_software.json";
 /// Where the Spack sample came from: the first packages of Spack's
 /// published repology.json of 2025-03-20.
 pub const SAMPLE_SPACK_ORIGIN: &str = "https://packages.spack.io/data/repology.json";
+/// Where the Lmod sample came from: UiT's Stallo module tree, written by
+/// the Lmod of 2013 (juselius/spiderman).
+pub const SAMPLE_LMOD_ORIGIN: &str = "https://github.com/juselius/spiderman/blob/master/lmod.json";
+/// Where the conda sample came from: builds of three packages of the
+/// pytorch channel's linux-64 repodata.
+pub const SAMPLE_CONDA_ORIGIN: &str = "https://conda.anaconda.org/pytorch/";
+/// Where the custom catalog sample came from: the example softcat keeps.
+pub const SAMPLE_CUSTOM_ORIGIN: &str = "samples/custom/example.yaml";
 /// The EESSI stack version the sample's installations belong to.
 const SAMPLE_EESSI_VERSION: &str = "2023.06";
 
@@ -214,14 +246,14 @@ fn binary_name() -> String {
 /// Logs how a sample load ended. A catalog of the sample's name and
 /// version holding more than the sample (the full catalog, loaded by hand)
 /// is kept: the shrink guard refuses to replace it.
-fn report_sample(catalog: &str, result: Result<LoadReport, LoadError>) -> anyhow::Result<()> {
+fn report_sample(kind: CatalogKind, result: Result<LoadReport, LoadError>) -> anyhow::Result<()> {
     match result {
         Ok(report) => {
             tracing::info!(catalog = %report.catalog, outcome = ?report.outcome, "sample loaded");
             Ok(())
         }
         Err(LoadError::Refused(refusal)) => {
-            tracing::warn!(%catalog, %refusal, "sample not loaded; the stored catalog is kept");
+            tracing::warn!(source = %kind, %refusal, "sample not loaded; the stored catalog is kept");
             Ok(())
         }
         Err(error) => Err(error.into()),
@@ -231,12 +263,12 @@ fn report_sample(catalog: &str, result: Result<LoadReport, LoadError>) -> anyhow
 /// A bundled sample source: read from the copy the binary writes to a
 /// temporary directory, recorded with the place the sample came from as
 /// its catalog's `source_url` (the directory is gone once loaded).
-struct Sample<S> {
+struct SampleSource<S> {
     inner: S,
     origin: &'static str,
 }
 
-impl<S: CatalogSource> CatalogSource for Sample<S> {
+impl<S: CatalogSource> CatalogSource for SampleSource<S> {
     type Documents = S::Documents;
     type Parsed = S::Parsed;
 
@@ -274,61 +306,113 @@ impl<S: CatalogSource> CatalogSource for Sample<S> {
     }
 }
 
-/// Loads the bundled EESSI and Spack sample, bringing existing sample
-/// catalogs in line (so a second start changes nothing).
+/// Loads the bundled sample, one catalog per source kind, bringing
+/// existing sample catalogs in line (so a second start changes nothing).
 async fn load_sample(
     config: &Config,
     database: &sea_orm::DatabaseConnection,
 ) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("softcat-sample-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
     let result = async {
-        std::fs::write(dir.join("eessi_api_metadata_software.json"), SAMPLE_EESSI)?;
-        std::fs::write(dir.join("repology.json"), SAMPLE_SPACK)?;
+        for (path, bytes) in SAMPLE_FILES {
+            let path = dir.join(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, bytes)?;
+        }
         let fetcher = Fetcher::new(&config.fetch)?;
-        let options = LoadOptions {
-            update_existing: true,
-            dry_run: false,
-            allow_shrink: false,
-            limits: ShrinkLimits::default(),
-            bounds: config.loader,
+        let at = |path: &str| dir.join(path).display().to_string();
+        let eessi = LoadRequestDraft {
+            url: Some(format!("{}/", at("eessi"))),
+            catalog_version: Some(SAMPLE_EESSI_VERSION.into()),
+            options: [("include_extensions".to_owned(), OptionValue::Flag(false))].into(),
+            ..LoadRequestDraft::default()
         };
-        let eessi = Sample {
-            inner: EessiSource {
-                api_url: format!("{}/", dir.display()),
-                catalog_name: config.eessi.catalog_name.clone(),
-                catalog_version: Some(SAMPLE_EESSI_VERSION.into()),
-                include_extensions: false,
-            },
-            origin: SAMPLE_EESSI_ORIGIN,
+        let spack = LoadRequestDraft {
+            url: Some(at("spack/repology.json")),
+            ..LoadRequestDraft::default()
         };
-        let eessi_options = LoadOptions {
-            limits: ShrinkLimits::from_config(config, CatalogKind::Eessi),
-            ..options
+        let lmod = LoadRequestDraft {
+            url: Some(at("lmod/stallo.json")),
+            catalog_name: Some("Stallo".into()),
+            catalog_version: Some("2013".into()),
+            options: [(
+                "cpu_targets".to_owned(),
+                OptionValue::List(vec!["x86_64/intel/sandybridge".into()]),
+            )]
+            .into(),
+            ..LoadRequestDraft::default()
         };
-        report_sample(
-            &eessi.inner.catalog_name,
-            load_source(database, &eessi, &fetcher, eessi_options, &NoProgress).await,
-        )?;
-        let spack = Sample {
-            inner: SpackSource {
-                data_url: dir.join("repology.json").display().to_string(),
-                catalog_name: config.spack.catalog_name.clone(),
-                catalog_version: None,
-            },
-            origin: SAMPLE_SPACK_ORIGIN,
+        let conda = LoadRequestDraft {
+            url: Some(at("conda")),
+            catalog_name: Some("pytorch".into()),
+            ..LoadRequestDraft::default()
         };
-        let spack_options = LoadOptions {
-            limits: ShrinkLimits::from_config(config, CatalogKind::Spack),
-            ..options
+        let custom = LoadRequestDraft {
+            url: Some(at("custom/example.yaml")),
+            ..LoadRequestDraft::default()
         };
-        report_sample(
-            &spack.inner.catalog_name,
-            load_source(database, &spack, &fetcher, spack_options, &NoProgress).await,
-        )?;
+        let sample = Sample {
+            config,
+            database,
+            fetcher: &fetcher,
+        };
+        sample
+            .load::<EessiSource>(eessi::KIND, eessi, SAMPLE_EESSI_ORIGIN)
+            .await?;
+        sample
+            .load::<SpackSource>(spack::KIND, spack, SAMPLE_SPACK_ORIGIN)
+            .await?;
+        sample
+            .load::<LmodSource>(lmod::KIND, lmod, SAMPLE_LMOD_ORIGIN)
+            .await?;
+        sample
+            .load::<CondaSource>(conda::KIND, conda, SAMPLE_CONDA_ORIGIN)
+            .await?;
+        sample
+            .load::<CustomSource>(custom::KIND, custom, SAMPLE_CUSTOM_ORIGIN)
+            .await?;
         anyhow::Ok(())
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     result.context("loading the bundled sample")
+}
+
+/// What loading one sample source takes.
+struct Sample<'a> {
+    config: &'a Config,
+    database: &'a sea_orm::DatabaseConnection,
+    fetcher: &'a Fetcher,
+}
+
+impl Sample<'_> {
+    /// Loads one sample source over the stored catalog, recording `origin`
+    /// as its catalog's `source_url`.
+    async fn load<S: RegisteredSource>(
+        &self,
+        kind: CatalogKind,
+        draft: LoadRequestDraft,
+        origin: &'static str,
+    ) -> anyhow::Result<()> {
+        let request = LoadRequestDraft {
+            update_existing: true,
+            ..draft
+        }
+        .resolve(kind, LoadDefaults::from_config(self.config, kind))?;
+        let options = LoadOptions {
+            update_existing: true,
+            dry_run: false,
+            allow_shrink: false,
+            limits: self.config.sources.get(kind).shrink_limits(),
+            bounds: self.config.loader,
+        };
+        let source = SampleSource {
+            inner: S::from_request(&request)?,
+            origin,
+        };
+        let result = load_source(self.database, &source, self.fetcher, options, &NoProgress).await;
+        report_sample(kind, result)
+    }
 }

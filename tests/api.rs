@@ -1208,6 +1208,7 @@ async fn openapi_document_lists_every_route_and_docs_and_health_answer() {
         "/api/marketplace-software-catalogs/{uuid}/update_catalog",
         "/api/marketplace-software-catalogs/discover",
         "/api/marketplace-software-catalogs/import_catalog",
+        "/api/marketplace-software-catalogs/upload",
         "/api/marketplace-software-packages",
         "/api/marketplace-software-packages/{uuid}",
         "/api/marketplace-software-versions",

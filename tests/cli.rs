@@ -433,6 +433,6 @@ async fn load_eessi_says_which_versions_the_source_has_and_loads_all_on_request(
     );
     assert_eq!(
         stderr(&spack),
-        "error: --catalog-version all: only EESSI sources hold several versions\n"
+        "error: --catalog-version all: spack sources hold one version; give one or none\n"
     );
 }

@@ -754,14 +754,14 @@ async fn workers_carry_on_after_redis_restarts() {
     let client = queue.client();
     let load = |dry_run: bool| {
         JobSpec::Load(softcat_shared::loader::LoadRequest {
-            source: softcat_shared::catalog::CatalogKind::Spack,
+            source: softcat_shared::sources::spack::KIND,
             catalog_name: "Spack".into(),
             catalog_version: None,
             url: format!("{}/repology.json", server.base_url),
-            include_extensions: false,
             update_existing: true,
             dry_run,
             allow_shrink: false,
+            options: Default::default(),
         })
     };
     let before = jobs::enqueue(&db.conn, &client, &load(true), "test", None, 3)
@@ -812,14 +812,14 @@ async fn workers_carry_on_after_redis_restarts() {
 /// A load of the Spack sample's catalog version from `url`.
 fn spack_load(url: String) -> JobSpec {
     JobSpec::Load(softcat_shared::loader::LoadRequest {
-        source: softcat_shared::catalog::CatalogKind::Spack,
+        source: softcat_shared::sources::spack::KIND,
         catalog_name: "Spack".into(),
         catalog_version: Some(SPACK_SAMPLE_VERSION.into()),
         url,
-        include_extensions: false,
         update_existing: true,
         dry_run: false,
         allow_shrink: false,
+        options: Default::default(),
     })
 }
 
@@ -1815,7 +1815,13 @@ async fn takeover_after(signal: &str) -> Duration {
     .unwrap()
     .job;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while sleeping_writers(&db).await == 0 {
+    // The write sleeps, and the worker has recorded the session it runs in
+    // (which it does beside the load, not before it).
+    let recorded = format!(
+        "SELECT count(*) FROM jobs WHERE id = '{}' AND backend_pid IS NOT NULL",
+        job.id
+    );
+    while sleeping_writers(&db).await == 0 || db.count(&recorded).await == 0 {
         assert!(Instant::now() < deadline, "{}", doomed.log_text());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
-use softcat_shared::catalog::CatalogKind;
 use softcat_shared::jobs::{self, JobSpec};
 use softcat_shared::loader::{
     LoadError, LoadOptions, LoadOutcome, LoadRequest, ShrinkGuard, ShrinkLimits,
@@ -241,14 +240,14 @@ async fn a_load_job_the_guard_refuses_fails_at_once_naming_the_guard() {
     let worker = RoleProcess::spawn("worker", &db, &queue, &[]);
     let load = |allow_shrink| {
         JobSpec::Load(LoadRequest {
-            source: CatalogKind::Spack,
+            source: softcat_shared::sources::spack::KIND,
             catalog_name: "Spack".into(),
             catalog_version: None,
             url: url.clone(),
-            include_extensions: false,
             update_existing: true,
             dry_run: false,
             allow_shrink,
+            options: Default::default(),
         })
     };
 

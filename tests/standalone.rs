@@ -54,7 +54,7 @@ async fn catalogs(client: &reqwest::Client, base: &str, token: &str) -> Vec<(Str
     )
     .await;
     assert_eq!(status, 200, "{catalogs}");
-    catalogs["results"]
+    let mut catalogs: Vec<(String, String, i64)> = catalogs["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -65,14 +65,81 @@ async fn catalogs(client: &reqwest::Client, base: &str, token: &str) -> Vec<(Str
                 c["package_count"].as_i64().unwrap(),
             )
         })
-        .collect()
+        .collect();
+    catalogs.sort();
+    catalogs
 }
 
+/// The catalogs of the bundled sample, by name: the module tree's and the
+/// custom catalog's package counts read from the sample files themselves.
 fn sample_catalogs() -> Vec<(String, String, i64)> {
-    vec![
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+    let stallo: Value =
+        serde_json::from_slice(&std::fs::read(format!("{samples}/lmod/stallo.json")).unwrap())
+            .unwrap();
+    let modules = stallo
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|package| {
+            package["versions"]
+                .as_array()
+                .is_some_and(|versions| !versions.is_empty())
+        })
+        .map(|package| package["package"].as_str().unwrap())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as i64;
+    let custom: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/shared/tests/fixtures/custom/example.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let repodata: Value = serde_json::from_slice(
+        &std::fs::read(format!("{samples}/conda/linux-64/repodata.json")).unwrap(),
+    )
+    .unwrap();
+    let builds: Vec<&Value> = ["packages", "packages.conda"]
+        .iter()
+        .filter_map(|map| repodata[*map].as_object())
+        .flat_map(|map| map.values())
+        .collect();
+    let conda_packages = builds
+        .iter()
+        .map(|build| build["name"].as_str().unwrap())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as i64;
+    let newest = builds
+        .iter()
+        .filter_map(|build| build["timestamp"].as_i64())
+        .map(|stamp| {
+            if stamp > 253_402_300_799 {
+                stamp / 1000
+            } else {
+                stamp
+            }
+        })
+        .max()
+        .unwrap();
+    let conda_version = chrono::DateTime::from_timestamp(newest, 0)
+        .unwrap()
+        .date_naive()
+        .to_string();
+    let mut catalogs = vec![
         ("EESSI".to_owned(), "2023.06".to_owned(), 5),
+        ("pytorch".to_owned(), conda_version, conda_packages),
+        (
+            custom["catalog"]["name"].as_str().unwrap().to_owned(),
+            custom["catalog"]["version"].as_str().unwrap().to_owned(),
+            custom["packages"].as_array().unwrap().len() as i64,
+        ),
         ("Spack".to_owned(), "2025-03-20".to_owned(), 8),
-    ]
+        ("Stallo".to_owned(), "2013".to_owned(), modules),
+    ];
+    catalogs.sort();
+    catalogs
 }
 
 /// Enqueues a job over the API; its id.
@@ -139,10 +206,13 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
         db.count(
             "SELECT count(*) FROM software_catalogs WHERE source_url IN (\
              'https://github.com/EESSI/docs/blob/main/scripts/available_software/tests/test_dir/data/eessi_api_metadata_software.json', \
-             'https://packages.spack.io/data/repology.json')"
+             'https://packages.spack.io/data/repology.json', \
+             'https://github.com/juselius/spiderman/blob/master/lmod.json', \
+             'https://conda.anaconda.org/pytorch/', \
+             'samples/custom/example.yaml')"
         )
         .await,
-        2
+        5
     );
 
     // The embedded worker runs a job enqueued over the API.
@@ -156,13 +226,10 @@ async fn standalone_serves_the_sample_runs_jobs_and_stops_cleanly() {
     assert!(process.log_text().contains("standalone stopped"));
 }
 
-/// A home for a standalone process without servers, owned by the user it
-/// runs as (`nobody` when the tests run as root, since Postgres refuses to
-/// run as root). Dropping it stops a Postgres left running in it and
-/// removes it.
+/// A home for a standalone process without servers, run as the tests run
+/// (as root, standalone runs its Postgres as `nobody`). Dropping it stops
+/// a Postgres left running in it and removes it.
 struct EmbeddedHome(PathBuf);
-
-const NOBODY: u32 = 65534;
 
 fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -173,9 +240,6 @@ impl EmbeddedHome {
     fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("softcat-embedded-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        if running_as_root() {
-            std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
-        }
         Self(dir)
     }
 
@@ -188,20 +252,7 @@ impl EmbeddedHome {
     fn start(&self, args: &str, address: &str) -> RoleProcess {
         let log = std::env::temp_dir().join(format!("softcat-test-{}.log", uuid::Uuid::new_v4()));
         let file = std::fs::File::create(&log).unwrap();
-        let binary = env!("CARGO_BIN_EXE_softcat");
-        let mut command = if running_as_root() {
-            let mut command = Command::new("setpriv");
-            command.args([
-                "--reuid=nobody",
-                "--regid=nogroup",
-                "--clear-groups",
-                "--",
-                binary,
-            ]);
-            command
-        } else {
-            Command::new(binary)
-        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_softcat"));
         command
             .args(args.split_whitespace())
             .arg("--data-dir")
@@ -269,6 +320,26 @@ async fn standalone_without_servers_embeds_its_database_and_queue() {
     let log = process.log_text();
     assert!(log.contains("embedded Postgres started"), "{log}");
     assert!(log.contains("jobs are queued in the process"), "{log}");
+    if running_as_root() {
+        // softcat stays root; the server's files and processes are nobody's.
+        use std::os::unix::fs::MetadataExt;
+        assert!(log.contains("account=nobody"), "{log}");
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        let nobody: u32 = passwd
+            .lines()
+            .find(|line| line.starts_with("nobody:"))
+            .and_then(|line| line.split(':').nth(2))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let data = std::fs::metadata(home.data_dir().join("postgres")).unwrap();
+        assert_eq!(data.uid(), nobody);
+        let postmaster = home.postmaster_pid().unwrap();
+        let server = std::fs::metadata(format!("/proc/{postmaster}")).unwrap();
+        assert_eq!(server.uid(), nobody, "the server runs as nobody");
+        let softcat = std::fs::metadata(format!("/proc/{}", process.pid())).unwrap();
+        assert_eq!(softcat.uid(), 0, "softcat runs as its caller");
+    }
 
     home.operator("users create admin --staff");
     let token = home.operator("tokens create admin");

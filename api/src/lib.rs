@@ -9,6 +9,7 @@ mod error;
 mod filters;
 mod listing;
 mod middleware;
+mod registry;
 mod route_label;
 mod routes;
 mod state;
@@ -98,6 +99,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     let labels = Arc::new(RouteLabels::from_spec(&service.spec()));
     Route::new()
         .at("/metrics", poem::get(metrics))
+        .at(
+            "/api/schemas/custom-catalog.json",
+            poem::get(custom_catalog_schema),
+        )
         .at("/api/openapi.json", service.spec_endpoint())
         .at("/api/openapi.yaml", service.spec_endpoint_yaml())
         .nest("/api/docs", service.swagger_ui())
@@ -145,6 +150,15 @@ async fn log_request<E: Endpoint>(
 #[poem::handler]
 async fn metrics(state: poem::web::Data<&AppState>) -> String {
     softcat_shared::metrics::render(&state.db, state.queue.as_ref()).await
+}
+
+/// The JSON Schema of custom catalog files (`softcat load custom`), for
+/// editors and validators.
+#[poem::handler]
+fn custom_catalog_schema() -> poem::Response {
+    poem::Response::builder()
+        .content_type("application/schema+json")
+        .body(softcat_shared::sources::custom::SCHEMA)
 }
 
 /// Why the API could not start.

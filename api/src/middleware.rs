@@ -18,9 +18,15 @@ use crate::state::AppState;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// Routes that take larger bodies: `(path prefix, bytes)`. The first
-/// matching prefix wins. A later upload route (a custom catalog) is listed
-/// here with its own limit.
-const ROUTE_BODY_LIMITS: &[(&str, usize)] = &[];
+/// matching prefix wins.
+const ROUTE_BODY_LIMITS: &[(&str, usize)] = &[(
+    "/api/marketplace-software-catalogs/upload/",
+    UPLOAD_BODY_LIMIT,
+)];
+
+/// Largest custom catalog document accepted by upload: a centre's own
+/// software is thousands of entries, not millions.
+pub const UPLOAD_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// The body limit of a request path.
 pub fn body_limit(path: &str) -> usize {
@@ -123,6 +129,10 @@ mod tests {
         assert_eq!(
             body_limit("/api/marketplace-software-catalogs"),
             DEFAULT_BODY_LIMIT
+        );
+        assert_eq!(
+            body_limit("/api/marketplace-software-catalogs/upload/"),
+            UPLOAD_BODY_LIMIT
         );
     }
 

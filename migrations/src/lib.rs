@@ -13,6 +13,7 @@ mod m20261201_000007_partitions;
 mod m20261201_000008_qos;
 mod m20261201_000010_accounts;
 mod m20261201_000011_job_backend;
+mod m20261201_000012_catalog_uploads;
 
 /// Applies softcat's migrations in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_qos::Migration),
             Box::new(m20261201_000010_accounts::Migration),
             Box::new(m20261201_000011_job_backend::Migration),
+            Box::new(m20261201_000012_catalog_uploads::Migration),
         ]
     }
 }

@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::sources::CatalogKind;
+
 /// The natural key of a catalog: its name and version (`EESSI` + `2023.06`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CatalogKey {
@@ -28,41 +30,6 @@ impl CatalogKey {
 impl fmt::Display for CatalogKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.name, self.version)
-    }
-}
-
-/// The kinds of source softcat can load; stored as a catalog's `source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CatalogKind {
-    /// EESSI: pre-built binaries on CVMFS, per CPU micro-architecture.
-    Eessi,
-    /// Spack: source packages with build recipes.
-    Spack,
-}
-
-impl CatalogKind {
-    /// The value stored in `software_catalogs.source`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Eessi => "eessi",
-            Self::Spack => "spack",
-        }
-    }
-
-    /// The kind a stored `source` names.
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Eessi, Self::Spack]
-            .into_iter()
-            .find(|kind| kind.as_str() == value)
-    }
-
-    /// What kind of catalog this source makes.
-    pub fn catalog_type(self) -> CatalogType {
-        match self {
-            Self::Eessi => CatalogType::BinaryRuntime,
-            Self::Spack => CatalogType::SourcePackage,
-        }
     }
 }
 
@@ -123,12 +90,6 @@ impl CatalogType {
 }
 
 impl fmt::Display for CatalogType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for CatalogKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -18,12 +18,14 @@ pub struct CleanupReport {
     pub catalogs_removed: Vec<CatalogKey>,
     /// Finished job records removed.
     pub jobs_removed: u64,
+    /// Uploaded custom catalog documents removed.
+    pub uploads_removed: u64,
 }
 
 impl CleanupReport {
     /// Whether anything was removed.
     pub fn is_empty(&self) -> bool {
-        self.catalogs_removed.is_empty() && self.jobs_removed == 0
+        self.catalogs_removed.is_empty() && self.jobs_removed == 0 && self.uploads_removed == 0
     }
 }
 
@@ -92,6 +94,7 @@ pub async fn run(db: &DatabaseConnection, retention_days: u32) -> Result<Cleanup
         [days.into()],
     ))
     .await?;
+    report.uploads_removed = crate::uploads::remove_older_than(&txn, retention_days).await?;
     txn.commit().await?;
     if !report.catalogs_removed.is_empty()
         && let Err(error) = crate::browse::generation::advance(db).await
@@ -101,6 +104,7 @@ pub async fn run(db: &DatabaseConnection, retention_days: u32) -> Result<Cleanup
     tracing::info!(
         catalogs_removed = report.catalogs_removed.len(),
         jobs_removed = report.jobs_removed,
+        uploads_removed = report.uploads_removed,
         retention_days,
         "cleanup done"
     );

@@ -12,7 +12,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::loader::{ShrinkLimits, SourceBounds};
+use crate::loader::SourceBounds;
+
+mod sources;
+
+pub use sources::{SourceConfig, SourcesConfig};
 
 /// `SOFTCAT_` variables that are not configuration keys: the config file's
 /// path, logging, the binary the scripts run, and the test and benchmark
@@ -30,9 +34,10 @@ const NOT_CONFIGURATION: [&str; 7] = [
 /// The default configuration file, looked up in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "softcat.toml";
 
-/// Everything a softcat process can be configured with.
+/// Everything a softcat process can be configured with. Unknown keys are
+/// refused: a top-level key that is not a field must be a source's section
+/// ([`SourcesConfig`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Postgres connection URL of the catalog database.
     pub database_url: String,
@@ -40,10 +45,6 @@ pub struct Config {
     pub redis_url: String,
     /// Limits applied to every fetched source.
     pub fetch: FetchConfig,
-    /// Defaults for loading EESSI catalogs.
-    pub eessi: EessiConfig,
-    /// Defaults for loading Spack catalogs.
-    pub spack: SpackConfig,
     /// The HTTP API.
     pub api: ApiConfig,
     /// The job queue and its workers.
@@ -56,7 +57,23 @@ pub struct Config {
     /// What one source may hold (packages, versions per package, targets
     /// per version); beyond it entries are skipped and named.
     pub loader: SourceBounds,
+    /// One section per registered source: `[eessi]`, `[spack]` …
+    #[serde(flatten)]
+    pub sources: SourcesConfig,
 }
+
+/// The configuration's own top-level keys (the sources' sections come
+/// from the registry).
+const OWN_KEYS: [&str; 8] = [
+    "database_url",
+    "redis_url",
+    "fetch",
+    "api",
+    "jobs",
+    "scheduler",
+    "cleanup",
+    "loader",
+];
 
 /// How jobs are queued, retried and run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,75 +178,12 @@ pub struct FetchConfig {
     pub retry_backoff_ms: u64,
 }
 
-/// Where EESSI data comes from and how it is named.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EessiConfig {
-    /// Base URL (or directory) holding `eessi_api_metadata_*.json`.
-    pub api_url: String,
-    /// Name given to EESSI catalogs.
-    pub catalog_name: String,
-    /// Whether Python/R/Perl… extensions are loaded as packages.
-    pub include_extensions: bool,
-    /// Whether the daily refresh loads EESSI.
-    pub update_enabled: bool,
-    /// Largest share (0 to 1) of the source's entries at one level that a
-    /// load of a stored catalog may skip; beyond it the load is refused
-    /// unless forced (`allow_shrink`).
-    pub max_skipped_share: f64,
-    /// Largest share (0 to 1) of a stored catalog's packages, versions or
-    /// targets that one load may delete; beyond it the load is refused
-    /// unless forced (`allow_shrink`).
-    pub max_deleted_share: f64,
-    /// Stack version the refresh loads; the newest when unset.
-    pub version: Option<String>,
-}
-
-/// Where Spack data comes from and how it is named.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpackConfig {
-    /// URL (or path) of Spack's `repology.json`.
-    pub data_url: String,
-    /// Name given to Spack catalogs.
-    pub catalog_name: String,
-    /// Whether the daily refresh loads Spack.
-    pub update_enabled: bool,
-    /// Largest share (0 to 1) of the source's entries at one level that a
-    /// load of a stored catalog may skip; beyond it the load is refused
-    /// unless forced (`allow_shrink`).
-    pub max_skipped_share: f64,
-    /// Largest share (0 to 1) of a stored catalog's packages, versions or
-    /// targets that one load may delete; beyond it the load is refused
-    /// unless forced (`allow_shrink`).
-    pub max_deleted_share: f64,
-    /// Catalog version the refresh loads; the source's `last_update` when unset.
-    pub version: Option<String>,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: "postgres://postgres@127.0.0.1:5432/softcat".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
             fetch: FetchConfig::default(),
-            eessi: EessiConfig {
-                api_url: "https://www.eessi.io/api_data/data/".into(),
-                catalog_name: "EESSI".into(),
-                include_extensions: true,
-                update_enabled: true,
-                max_skipped_share: ShrinkLimits::DEFAULT.max_skipped_share,
-                max_deleted_share: ShrinkLimits::DEFAULT.max_deleted_share,
-                version: None,
-            },
-            spack: SpackConfig {
-                data_url: "https://packages.spack.io/data/repology.json".into(),
-                catalog_name: "Spack".into(),
-                update_enabled: true,
-                max_skipped_share: ShrinkLimits::DEFAULT.max_skipped_share,
-                max_deleted_share: ShrinkLimits::DEFAULT.max_deleted_share,
-                version: None,
-            },
             api: ApiConfig {
                 listen: "127.0.0.1:8000".into(),
                 public_url: None,
@@ -259,6 +213,7 @@ impl Default for Config {
                 retention_days: 90,
             },
             loader: SourceBounds::DEFAULT,
+            sources: SourcesConfig::default(),
         }
     }
 }
@@ -345,12 +300,18 @@ impl Config {
                 return Err(ConfigError(format!("{key} must be at least 1")));
             }
         }
-        let shares = [
-            ("eessi.max_skipped_share", self.eessi.max_skipped_share),
-            ("eessi.max_deleted_share", self.eessi.max_deleted_share),
-            ("spack.max_skipped_share", self.spack.max_skipped_share),
-            ("spack.max_deleted_share", self.spack.max_deleted_share),
-        ];
+        let shares = self.sources.iter().flat_map(|(kind, section)| {
+            [
+                (
+                    format!("{kind}.max_skipped_share"),
+                    section.max_skipped_share,
+                ),
+                (
+                    format!("{kind}.max_deleted_share"),
+                    section.max_deleted_share,
+                ),
+            ]
+        });
         for (key, value) in shares {
             if !(0.0..=1.0).contains(&value) {
                 return Err(ConfigError(format!(
@@ -485,6 +446,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::{eessi, spack};
     use figment::Jail;
 
     #[test]
@@ -499,7 +461,7 @@ mod tests {
             let config = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(config.database_url, "postgres://env/db");
             assert_eq!(config.fetch.retries, 9);
-            assert_eq!(config.spack.catalog_name, "Spack");
+            assert_eq!(config.sources.get(spack::KIND).catalog_name, "Spack");
             Ok(())
         });
     }
@@ -548,9 +510,9 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("SOFTCAT_SPACK__MAX_DELETED_SHARE", "0.5");
             let config = Config::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(config.spack.max_deleted_share, 0.5);
-            assert_eq!(config.eessi.max_deleted_share, 0.25);
-            assert_eq!(config.eessi.max_skipped_share, 0.1);
+            assert_eq!(config.sources.get(spack::KIND).max_deleted_share, 0.5);
+            assert_eq!(config.sources.get(eessi::KIND).max_deleted_share, 0.25);
+            assert_eq!(config.sources.get(eessi::KIND).max_skipped_share, 0.1);
             jail.set_env("SOFTCAT_EESSI__MAX_SKIPPED_SHARE", "10");
             let error = Config::load(None).expect_err("10 is not a share");
             assert!(
@@ -566,7 +528,30 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file("softcat.toml", "[eessi]\napi_ulr = \"x\"\n")?;
             let error = Config::load(None).expect_err("typo must not pass silently");
-            assert!(error.to_string().contains("api_ulr"), "{error}");
+            assert_eq!(
+                error.to_string(),
+                "configuration: eessi.api_ulr: unknown key; did you mean eessi.api_url?"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("softcat.toml", "[esssi]\napi_url = \"x\"\n")?;
+            let error = Config::load(None).expect_err("no such section");
+            assert_eq!(
+                error.to_string(),
+                "configuration: esssi: unknown key; did you mean eessi?"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "softcat.toml",
+                "[spack]\ndata_url = \"/srv/repology.json\"\nversion = \"2026-11-01\"\n",
+            )?;
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let spack = config.sources.get(spack::KIND);
+            assert_eq!(spack.url, "/srv/repology.json");
+            assert_eq!(spack.version.as_deref(), Some("2026-11-01"));
             Ok(())
         });
     }

@@ -37,7 +37,7 @@ pub async fn discover(
 ) -> Result<Vec<SourceOffer>, DbErr> {
     let settings = CatalogSettings::read(db, config).await?;
     let mut offers = Vec::new();
-    for source in [CatalogKind::Eessi, CatalogKind::Spack] {
+    for source in CatalogKind::all() {
         let defaults = settings.load_defaults(config, source);
         let request = LoadRequestDraft::default().resolve(source, defaults);
         let request = match request {

@@ -107,6 +107,15 @@ impl FetchError {
     }
 }
 
+/// A fetched document and when it last changed, where the location says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The document.
+    pub bytes: Vec<u8>,
+    /// Its `Last-Modified` time (http) or modification time (a file).
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// A retry a fetch is about to make, as [`Fetcher::reporting_retries`]
 /// reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,8 +161,23 @@ impl Fetcher {
         }
     }
 
+    /// The same fetcher with another cap on a document's size (a source
+    /// whose documents are larger than most, such as a conda channel).
+    pub fn with_max_bytes(&self, max_bytes: u64) -> Self {
+        let mut fetcher = self.clone();
+        fetcher.config.max_bytes = max_bytes;
+        fetcher
+    }
+
     /// Reads a whole document.
     pub async fn fetch(&self, location: &str) -> Result<Vec<u8>, FetchError> {
+        Ok(self.fetch_dated(location).await?.bytes)
+    }
+
+    /// Reads a whole document with the time it was last changed, where the
+    /// location says: the `Last-Modified` header, a file's modification
+    /// time.
+    pub async fn fetch_dated(&self, location: &str) -> Result<Fetched, FetchError> {
         match Location::parse(location)? {
             Location::Http(url) => self.fetch_http_with_retries(location, url).await,
             Location::File(path) => self.read_file(location, path).await,
@@ -174,7 +198,7 @@ impl Fetcher {
         &self,
         location: &str,
         url: reqwest::Url,
-    ) -> Result<Vec<u8>, FetchError> {
+    ) -> Result<Fetched, FetchError> {
         let total = self.config.total_timeout();
         let deadline = Instant::now() + total;
         let past_deadline = |attempts| FetchError::Deadline {
@@ -211,7 +235,7 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_http(&self, location: &str, url: reqwest::Url) -> Result<Vec<u8>, FetchError> {
+    async fn fetch_http(&self, location: &str, url: reqwest::Url) -> Result<Fetched, FetchError> {
         let transport = |source| FetchError::Transport {
             location: location.to_owned(),
             source,
@@ -240,6 +264,12 @@ impl Fetcher {
         {
             return Err(too_large());
         }
+        let last_modified = response
+            .headers()
+            .get(reqwest::header::LAST_MODIFIED)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| chrono::DateTime::parse_from_rfc2822(value).ok())
+            .map(|time| time.with_timezone(&chrono::Utc));
         let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
@@ -249,10 +279,13 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok(Fetched {
+            bytes: body,
+            last_modified,
+        })
     }
 
-    async fn read_file(&self, location: &str, path: PathBuf) -> Result<Vec<u8>, FetchError> {
+    async fn read_file(&self, location: &str, path: PathBuf) -> Result<Fetched, FetchError> {
         let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 FetchError::NotFound {
@@ -267,6 +300,12 @@ impl Fetcher {
         };
         let limit = self.config.max_bytes;
         let file = tokio::fs::File::open(&path).await.map_err(io)?;
+        let last_modified = file
+            .metadata()
+            .await
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .map(chrono::DateTime::<chrono::Utc>::from);
         let mut body = Vec::new();
         // Read one byte past the cap to tell "exactly at the cap" from "over it".
         file.take(limit + 1)
@@ -279,7 +318,10 @@ impl Fetcher {
                 limit,
             });
         }
-        Ok(body)
+        Ok(Fetched {
+            bytes: body,
+            last_modified,
+        })
     }
 }
 

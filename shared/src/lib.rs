@@ -20,4 +20,5 @@ pub mod settings;
 pub mod snapshot;
 pub mod sources;
 pub mod sql;
+pub mod uploads;
 pub mod version_order;

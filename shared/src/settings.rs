@@ -3,48 +3,165 @@
 //! defaults; staff change them at run time and the changes are kept in
 //! Postgres, so every worker and scheduler reads the same values.
 
+use std::collections::BTreeMap;
+
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, TransactionTrait};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::catalog::CatalogKind;
 use crate::config::Config;
 use crate::loader::{LoadDefaults, LoadRequest};
+use crate::sources::registry::{OptionKind, OptionValues};
 
-/// The effective settings: stored values over configured defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The effective settings: stored values over configured defaults. Each
+/// registered source has its own keys (`SOFTWARE_CATALOG_<ID>_…`, see
+/// [`SourceSettings`]); the rest apply to every source.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogSettings {
-    /// Whether the daily refresh loads EESSI.
-    #[serde(rename = "SOFTWARE_CATALOG_EESSI_UPDATE_ENABLED")]
-    pub eessi_update_enabled: bool,
-    /// EESSI stack version to load; the newest when null.
-    #[serde(rename = "SOFTWARE_CATALOG_EESSI_VERSION")]
-    pub eessi_version: Option<String>,
-    /// Base URL of the EESSI API documents.
-    #[serde(rename = "SOFTWARE_CATALOG_EESSI_API_URL")]
-    pub eessi_api_url: String,
-    /// Whether EESSI extensions are loaded as packages.
-    #[serde(rename = "SOFTWARE_CATALOG_EESSI_INCLUDE_EXTENSIONS")]
-    pub eessi_include_extensions: bool,
-    /// Whether the daily refresh loads Spack.
-    #[serde(rename = "SOFTWARE_CATALOG_SPACK_UPDATE_ENABLED")]
-    pub spack_update_enabled: bool,
-    /// Spack catalog version; the source's `last_update` when null.
-    #[serde(rename = "SOFTWARE_CATALOG_SPACK_VERSION")]
-    pub spack_version: Option<String>,
-    /// URL of Spack's repology.json.
-    #[serde(rename = "SOFTWARE_CATALOG_SPACK_DATA_URL")]
-    pub spack_data_url: String,
-    /// Whether refreshes bring existing catalogs in line with the source.
-    #[serde(rename = "SOFTWARE_CATALOG_UPDATE_EXISTING_PACKAGES")]
+    sources: BTreeMap<&'static str, SourceSettings>,
+    /// Whether refreshes bring existing catalogs in line with the source
+    /// (`SOFTWARE_CATALOG_UPDATE_EXISTING_PACKAGES`).
     pub update_existing_packages: bool,
-    /// Whether the scheduler enqueues the cleanup.
-    #[serde(rename = "SOFTWARE_CATALOG_CLEANUP_ENABLED")]
+    /// Whether the scheduler enqueues the cleanup
+    /// (`SOFTWARE_CATALOG_CLEANUP_ENABLED`).
     pub cleanup_enabled: bool,
     /// Age in days after which superseded catalog versions and finished
-    /// job records are removed.
-    #[serde(rename = "SOFTWARE_CATALOG_RETENTION_DAYS")]
+    /// job records are removed (`SOFTWARE_CATALOG_RETENTION_DAYS`).
     pub retention_days: u32,
+}
+
+/// The settings of one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSettings {
+    /// Whether the daily refresh loads it (`…_UPDATE_ENABLED`).
+    pub update_enabled: bool,
+    /// The version to load; from the source when `None` (`…_VERSION`).
+    pub version: Option<String>,
+    /// Its location (`…_API_URL`, `…_DATA_URL` …: the source's URL key);
+    /// empty when none is set.
+    pub url: String,
+    /// Its declared options (`…_INCLUDE_EXTENSIONS` …).
+    pub options: OptionValues,
+}
+
+/// The shape of a setting's value, for documents that describe them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKind {
+    /// `true` or `false`.
+    Flag,
+    /// A version, or `null` for the one the source names.
+    Version,
+    /// A source location.
+    Url,
+    /// A list of words.
+    List,
+    /// A whole number of days.
+    Days,
+}
+
+/// One setting as documents describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingDescription {
+    /// Its name (`SOFTWARE_CATALOG_EESSI_API_URL`).
+    pub key: String,
+    /// The shape of its value.
+    pub kind: SettingKind,
+    /// What it does.
+    pub help: String,
+}
+
+/// One settings key, resolved.
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    UpdateEnabled(CatalogKind),
+    Version(CatalogKind),
+    Url(CatalogKind),
+    Option(CatalogKind, &'static str),
+    UpdateExistingPackages,
+    CleanupEnabled,
+    RetentionDays,
+}
+
+impl Key {
+    /// Every key, in the order the settings list them.
+    fn all() -> Vec<(String, Key)> {
+        let mut keys = Vec::new();
+        for kind in CatalogKind::all() {
+            let definition = kind.definition();
+            keys.push((
+                definition.setting_key("UPDATE_ENABLED"),
+                Key::UpdateEnabled(kind),
+            ));
+            keys.push((definition.setting_key("VERSION"), Key::Version(kind)));
+            keys.push((definition.setting_key(definition.url_key), Key::Url(kind)));
+            for option in definition.options {
+                keys.push((
+                    definition.setting_key(option.name),
+                    Key::Option(kind, option.name),
+                ));
+            }
+        }
+        keys.push((
+            "SOFTWARE_CATALOG_UPDATE_EXISTING_PACKAGES".into(),
+            Key::UpdateExistingPackages,
+        ));
+        keys.push((
+            "SOFTWARE_CATALOG_CLEANUP_ENABLED".into(),
+            Key::CleanupEnabled,
+        ));
+        keys.push(("SOFTWARE_CATALOG_RETENTION_DAYS".into(), Key::RetentionDays));
+        keys
+    }
+
+    fn describe(self) -> (SettingKind, String) {
+        match self {
+            Key::UpdateEnabled(kind) => (
+                SettingKind::Flag,
+                format!("Whether the daily refresh loads {kind} catalogs"),
+            ),
+            Key::Version(kind) => (
+                SettingKind::Version,
+                format!(
+                    "The {kind} catalog version the refresh loads; null for {}",
+                    kind.definition().version_help
+                ),
+            ),
+            Key::Url(kind) => (SettingKind::Url, kind.definition().url_help.to_owned()),
+            Key::Option(kind, name) => match kind.definition().option(name) {
+                Some(option) if option.kind == OptionKind::List => {
+                    (SettingKind::List, format!("{kind}: {}", option.help))
+                }
+                Some(option) => (SettingKind::Flag, format!("{kind}: {}", option.help)),
+                None => (SettingKind::Flag, String::new()),
+            },
+            Key::UpdateExistingPackages => (
+                SettingKind::Flag,
+                "Whether refreshes bring existing catalogs in line with the source".into(),
+            ),
+            Key::CleanupEnabled => (
+                SettingKind::Flag,
+                "Whether the scheduler enqueues the cleanup".into(),
+            ),
+            Key::RetentionDays => (
+                SettingKind::Days,
+                "Days after which superseded catalog versions and finished jobs are removed".into(),
+            ),
+        }
+    }
+
+    fn find(name: &str) -> Option<Key> {
+        Self::all()
+            .into_iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, key)| key)
+    }
+
+    /// Whether `null` is a value of its own (a version: "the newest")
+    /// rather than "back to the default".
+    fn is_nullable(self) -> bool {
+        matches!(self, Key::Version(_))
+    }
 }
 
 /// Why a settings change was refused; names the key.
@@ -75,17 +192,59 @@ impl CatalogSettings {
     /// The defaults the configuration gives.
     pub fn defaults(config: &Config) -> Self {
         Self {
-            eessi_update_enabled: config.eessi.update_enabled,
-            eessi_version: config.eessi.version.clone(),
-            eessi_api_url: config.eessi.api_url.clone(),
-            eessi_include_extensions: config.eessi.include_extensions,
-            spack_update_enabled: config.spack.update_enabled,
-            spack_version: config.spack.version.clone(),
-            spack_data_url: config.spack.data_url.clone(),
+            sources: config
+                .sources
+                .iter()
+                .map(|(kind, section)| {
+                    (
+                        kind.as_str(),
+                        SourceSettings {
+                            update_enabled: section.update_enabled,
+                            version: section.version,
+                            url: section.url,
+                            options: section.options,
+                        },
+                    )
+                })
+                .collect(),
             update_existing_packages: config.jobs.update_existing_packages,
             cleanup_enabled: config.cleanup.enabled,
             retention_days: config.cleanup.retention_days,
         }
+    }
+
+    /// Every settings key, in the order they are listed.
+    pub fn keys() -> Vec<String> {
+        Key::all().into_iter().map(|(key, _)| key).collect()
+    }
+
+    /// Every setting with the shape of its value and what it does.
+    pub fn describe() -> Vec<SettingDescription> {
+        Key::all()
+            .into_iter()
+            .map(|(key, resolved)| {
+                let (kind, help) = resolved.describe();
+                SettingDescription { key, kind, help }
+            })
+            .collect()
+    }
+
+    /// The settings of one source.
+    pub fn source(&self, kind: CatalogKind) -> SourceSettings {
+        self.sources
+            .get(kind.as_str())
+            .cloned()
+            .unwrap_or_else(|| SourceSettings {
+                update_enabled: false,
+                version: None,
+                url: String::new(),
+                options: kind.definition().default_options(),
+            })
+    }
+
+    fn source_mut(&mut self, kind: CatalogKind) -> &mut SourceSettings {
+        let settings = self.source(kind);
+        self.sources.entry(kind.as_str()).or_insert(settings)
     }
 
     /// The effective settings: the stored values over the defaults. A stored
@@ -118,17 +277,20 @@ impl CatalogSettings {
     ) -> Result<Self, SettingsError> {
         let defaults = Self::defaults(config);
         let mut settings = Self::read(db, config).await?;
-        for (key, value) in changes {
-            if value.is_null() && !Self::is_nullable(key) {
-                settings.reset(key, &defaults)?;
+        let mut resets = Vec::new();
+        for (name, value) in changes {
+            let key = Key::find(name).ok_or_else(|| unknown(name))?;
+            if value.is_null() && !key.is_nullable() {
+                settings.reset(key, &defaults);
+                resets.push(name);
             } else {
-                settings.set(key, value)?;
+                settings.set(name, value)?;
             }
         }
         let stored = settings.to_map();
         let txn = db.begin().await?;
-        for (key, change) in changes {
-            let statement = if change.is_null() && !Self::is_nullable(key) {
+        for key in changes.keys() {
+            let statement = if resets.contains(&key) {
                 Statement::from_sql_and_values(
                     txn.get_database_backend(),
                     "DELETE FROM settings WHERE key = $1",
@@ -152,95 +314,117 @@ impl CatalogSettings {
 
     /// The settings as a JSON object under their operator names.
     pub fn to_map(&self) -> Map<String, Value> {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
+        Key::all()
+            .into_iter()
+            .map(|(name, key)| (name, self.value(key)))
+            .collect()
+    }
+
+    fn value(&self, key: Key) -> Value {
+        match key {
+            Key::UpdateEnabled(kind) => self.source(kind).update_enabled.into(),
+            Key::Version(kind) => self.source(kind).version.into(),
+            Key::Url(kind) => self.source(kind).url.into(),
+            Key::Option(kind, name) => self
+                .source(kind)
+                .options
+                .get(name)
+                .map_or(Value::Null, |value| value.to_json()),
+            Key::UpdateExistingPackages => self.update_existing_packages.into(),
+            Key::CleanupEnabled => self.cleanup_enabled.into(),
+            Key::RetentionDays => self.retention_days.into(),
         }
     }
 
     /// Defaults of an enqueued load of a source kind: the catalog name from
-    /// the configuration, version, URL and extensions from these settings.
+    /// the configuration, version, URL and options from these settings.
     pub fn load_defaults(&self, config: &Config, kind: CatalogKind) -> LoadDefaults {
-        let configured = LoadDefaults::from_config(config, kind);
-        match kind {
-            CatalogKind::Eessi => LoadDefaults {
-                catalog_version: self.eessi_version.clone(),
-                url: self.eessi_api_url.clone(),
-                include_extensions: self.eessi_include_extensions,
-                ..configured
-            },
-            CatalogKind::Spack => LoadDefaults {
-                catalog_version: self.spack_version.clone(),
-                url: self.spack_data_url.clone(),
-                include_extensions: false,
-                ..configured
-            },
+        let source = self.source(kind);
+        LoadDefaults {
+            catalog_version: source.version,
+            url: source.url,
+            options: source.options,
+            ..LoadDefaults::from_config(config, kind)
         }
     }
 
     /// The load a refresh runs for a source kind, or why it skips it.
     pub fn refresh_load(&self, config: &Config, kind: CatalogKind) -> Result<LoadRequest, String> {
-        let (enabled, key) = match kind {
-            CatalogKind::Eessi => (self.eessi_update_enabled, "SOFTWARE_CATALOG_EESSI_API_URL"),
-            CatalogKind::Spack => (self.spack_update_enabled, "SOFTWARE_CATALOG_SPACK_DATA_URL"),
-        };
-        if !enabled {
+        let definition = kind.definition();
+        let key = definition.setting_key(definition.url_key);
+        if !self.source(kind).update_enabled {
             return Err(format!("updates of {kind} catalogs are disabled"));
         }
         let defaults = self.load_defaults(config, kind);
-        check_source_url(key, &defaults.url).map_err(|error| error.to_string())?;
+        if defaults.url.is_empty() {
+            return Err(format!("no {kind} source is set ({key})"));
+        }
+        check_source_url(&key, &defaults.url).map_err(|error| error.to_string())?;
         Ok(LoadRequest {
             source: kind,
             catalog_name: defaults.catalog_name,
             catalog_version: defaults.catalog_version,
             url: defaults.url,
-            include_extensions: defaults.include_extensions,
             update_existing: self.update_existing_packages,
             dry_run: false,
             allow_shrink: false,
+            options: defaults.options,
         })
     }
 
-    fn is_nullable(key: &str) -> bool {
-        matches!(
-            key,
-            "SOFTWARE_CATALOG_EESSI_VERSION" | "SOFTWARE_CATALOG_SPACK_VERSION"
-        )
-    }
-
-    fn reset(&mut self, key: &str, defaults: &Self) -> Result<(), InvalidSetting> {
-        let value = defaults
-            .to_map()
-            .get(key)
-            .cloned()
-            .ok_or_else(|| unknown(key))?;
-        self.set(key, &value)
+    fn reset(&mut self, key: Key, defaults: &Self) {
+        match key {
+            Key::UpdateEnabled(kind) => {
+                self.source_mut(kind).update_enabled = defaults.source(kind).update_enabled
+            }
+            Key::Version(kind) => self.source_mut(kind).version = defaults.source(kind).version,
+            Key::Url(kind) => self.source_mut(kind).url = defaults.source(kind).url,
+            Key::Option(kind, name) => {
+                if let Some(value) = defaults.source(kind).options.get(name) {
+                    self.source_mut(kind)
+                        .options
+                        .insert(name.to_owned(), value.clone());
+                }
+            }
+            Key::UpdateExistingPackages => {
+                self.update_existing_packages = defaults.update_existing_packages
+            }
+            Key::CleanupEnabled => self.cleanup_enabled = defaults.cleanup_enabled,
+            Key::RetentionDays => self.retention_days = defaults.retention_days,
+        }
     }
 
     /// Sets one key from a JSON value, checking its type and range.
-    fn set(&mut self, key: &str, value: &Value) -> Result<(), InvalidSetting> {
-        match key {
-            "SOFTWARE_CATALOG_EESSI_UPDATE_ENABLED" => {
-                self.eessi_update_enabled = boolean(key, value)?
+    fn set(&mut self, name: &str, value: &Value) -> Result<(), InvalidSetting> {
+        match Key::find(name).ok_or_else(|| unknown(name))? {
+            Key::UpdateEnabled(kind) => {
+                self.source_mut(kind).update_enabled = boolean(name, value)?
             }
-            "SOFTWARE_CATALOG_EESSI_VERSION" => self.eessi_version = version(key, value)?,
-            "SOFTWARE_CATALOG_EESSI_API_URL" => self.eessi_api_url = source_url(key, value)?,
-            "SOFTWARE_CATALOG_EESSI_INCLUDE_EXTENSIONS" => {
-                self.eessi_include_extensions = boolean(key, value)?
+            Key::Version(kind) => self.source_mut(kind).version = version(name, value)?,
+            Key::Url(kind) => self.source_mut(kind).url = source_url(name, value)?,
+            Key::Option(kind, option) => {
+                let declared = kind
+                    .definition()
+                    .option(option)
+                    .ok_or_else(|| unknown(name))?;
+                let value = declared
+                    .from_json(value)
+                    .map_err(|reason| invalid(name, reason))?;
+                self.source_mut(kind)
+                    .options
+                    .insert(option.to_owned(), value);
             }
-            "SOFTWARE_CATALOG_SPACK_UPDATE_ENABLED" => {
-                self.spack_update_enabled = boolean(key, value)?
-            }
-            "SOFTWARE_CATALOG_SPACK_VERSION" => self.spack_version = version(key, value)?,
-            "SOFTWARE_CATALOG_SPACK_DATA_URL" => self.spack_data_url = source_url(key, value)?,
-            "SOFTWARE_CATALOG_UPDATE_EXISTING_PACKAGES" => {
-                self.update_existing_packages = boolean(key, value)?
-            }
-            "SOFTWARE_CATALOG_CLEANUP_ENABLED" => self.cleanup_enabled = boolean(key, value)?,
-            "SOFTWARE_CATALOG_RETENTION_DAYS" => self.retention_days = retention(key, value)?,
-            _ => return Err(unknown(key)),
+            Key::UpdateExistingPackages => self.update_existing_packages = boolean(name, value)?,
+            Key::CleanupEnabled => self.cleanup_enabled = boolean(name, value)?,
+            Key::RetentionDays => self.retention_days = retention(name, value)?,
         }
         Ok(())
+    }
+}
+
+impl Serialize for CatalogSettings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(serializer)
     }
 }
 
@@ -316,6 +500,7 @@ pub fn check_source_url(key: &str, text: &str) -> Result<(), InvalidSetting> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::{eessi, spack};
     use serde_json::json;
 
     fn settings() -> CatalogSettings {
@@ -325,11 +510,28 @@ mod tests {
     #[test]
     fn documented_defaults() {
         let settings = settings();
-        assert!(settings.eessi_update_enabled && settings.spack_update_enabled);
-        assert!(settings.eessi_include_extensions && settings.update_existing_packages);
+        assert!(settings.source(eessi::KIND).update_enabled);
+        assert!(settings.source(spack::KIND).update_enabled);
+        assert!(settings.source(eessi::KIND).options["include_extensions"].flag());
+        assert!(settings.update_existing_packages);
         assert!(!settings.cleanup_enabled);
         assert_eq!(settings.retention_days, 90);
-        assert_eq!(settings.to_map().len(), 10);
+        let map = settings.to_map();
+        for key in [
+            "SOFTWARE_CATALOG_EESSI_UPDATE_ENABLED",
+            "SOFTWARE_CATALOG_EESSI_VERSION",
+            "SOFTWARE_CATALOG_EESSI_API_URL",
+            "SOFTWARE_CATALOG_EESSI_INCLUDE_EXTENSIONS",
+            "SOFTWARE_CATALOG_SPACK_UPDATE_ENABLED",
+            "SOFTWARE_CATALOG_SPACK_VERSION",
+            "SOFTWARE_CATALOG_SPACK_DATA_URL",
+            "SOFTWARE_CATALOG_UPDATE_EXISTING_PACKAGES",
+            "SOFTWARE_CATALOG_CLEANUP_ENABLED",
+            "SOFTWARE_CATALOG_RETENTION_DAYS",
+        ] {
+            assert!(map.contains_key(key), "{key}");
+        }
+        assert_eq!(map.len(), CatalogSettings::keys().len());
     }
 
     #[test]
@@ -367,22 +569,27 @@ mod tests {
         settings
             .set("SOFTWARE_CATALOG_RETENTION_DAYS", &json!(30))
             .unwrap();
-        assert_eq!(settings.eessi_api_url, "file:///data/eessi/");
-        assert_eq!(settings.spack_version.as_deref(), Some("2026-11-01"));
+        assert_eq!(settings.source(eessi::KIND).url, "file:///data/eessi/");
+        assert_eq!(
+            settings.source(spack::KIND).version.as_deref(),
+            Some("2026-11-01")
+        );
         assert_eq!(settings.retention_days, 30);
     }
 
     #[test]
     fn a_disabled_source_is_skipped_with_its_reason() {
         let mut settings = settings();
-        settings.spack_update_enabled = false;
+        settings
+            .set("SOFTWARE_CATALOG_SPACK_UPDATE_ENABLED", &json!(false))
+            .unwrap();
         let reason = settings
-            .refresh_load(&Config::default(), CatalogKind::Spack)
+            .refresh_load(&Config::default(), spack::KIND)
             .unwrap_err();
         assert!(reason.contains("disabled"), "{reason}");
         let load = settings
-            .refresh_load(&Config::default(), CatalogKind::Eessi)
+            .refresh_load(&Config::default(), eessi::KIND)
             .unwrap();
-        assert!(load.update_existing && load.include_extensions);
+        assert!(load.update_existing && load.option("include_extensions").flag());
     }
 }

@@ -54,6 +54,22 @@ impl TestDb {
         row.try_get_by_index::<i64>(0).expect("count value") as u64
     }
 
+    /// Every row a query returns, as one JSON object each (the query
+    /// names its columns).
+    pub async fn rows(&self, sql: &str) -> Vec<serde_json::Value> {
+        let sql = format!("SELECT to_jsonb(r) AS row FROM ({sql}) r");
+        self.conn
+            .query_all_raw(Statement::from_string(
+                self.conn.get_database_backend(),
+                sql.clone(),
+            ))
+            .await
+            .expect(&sql)
+            .iter()
+            .map(|row| row.try_get::<serde_json::Value>("", "row").expect("row"))
+            .collect()
+    }
+
     /// The single text value a query returns.
     pub async fn text(&self, sql: &str) -> String {
         let row = self

@@ -3,7 +3,7 @@
 use chrono::{DateTime, FixedOffset};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use softcat_shared::accounts::User;
 use softcat_shared::browse::BadParameter;
@@ -12,8 +12,10 @@ use softcat_shared::catalog::{CatalogKind, CatalogType};
 use softcat_shared::discover::discover;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::jobs::JobSpec;
-use softcat_shared::loader::{LoadRequestDraft, source_of_catalog};
+use softcat_shared::loader::{LoadRequest, LoadRequestDraft, source_of_catalog};
 use softcat_shared::settings::CatalogSettings;
+use softcat_shared::sources::custom;
+use softcat_shared::uploads;
 use uuid::Uuid;
 
 use super::jobs::{JobQueued, accept};
@@ -267,8 +269,14 @@ impl CatalogsApi {
             ApiError::from(BadParameter::new(
                 "name",
                 format!(
-                    "no configured source loads a catalog named {name:?}; use {:?} or {:?}",
-                    config.eessi.catalog_name, config.spack.catalog_name
+                    "no configured source loads a catalog named {name:?}; use one of {}",
+                    config
+                        .sources
+                        .iter()
+                        .filter(|(_, section)| !section.catalog_name.is_empty())
+                        .map(|(_, section)| format!("{:?}", section.catalog_name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ))
         })?;
@@ -481,6 +489,46 @@ impl CatalogsApi {
             .into());
         }
         self.enqueue_load(request, user, name, version, false).await
+    }
+
+    /// Upload a custom catalog (staff)
+    ///
+    /// The body is a softcat catalog file, JSON or YAML (its JSON Schema:
+    /// `/api/schemas/custom-catalog.json`), at most 16 MiB. It is checked
+    /// at once (a document that is not a catalog is a 400 naming the path
+    /// in it), kept, and loaded by a job; answers 202 with the job. Entries
+    /// with errors are skipped and named in the job's result while the rest
+    /// loads. A stored catalog of the same name and version is brought in
+    /// line unless `update_existing=false`.
+    #[oai(path = "/upload/", method = "post", operation_id = "catalogs_upload")]
+    async fn upload(
+        &self,
+        caller: Caller,
+        request: &Request,
+        /// Bring a stored catalog of the same name and version in line
+        /// (default true).
+        update_existing: Query<Option<bool>>,
+        /// Compute the statistics, write nothing (default false).
+        dry_run: Query<Option<bool>>,
+        /// Load even if the shrink guard would refuse it (default false).
+        allow_shrink: Query<Option<bool>>,
+        body: Binary<Vec<u8>>,
+    ) -> ApiResult<JobQueued> {
+        let user = caller.require_staff()?;
+        custom::parse_bytes("body", &body.0)
+            .map_err(|error| ApiError::from(BadParameter::new("body", error.to_string())))?;
+        let upload = uploads::store(&self.state.db, body.0, &user.username).await?;
+        let load = LoadRequest {
+            source: custom::KIND,
+            catalog_name: String::new(),
+            catalog_version: None,
+            url: uploads::location(upload),
+            update_existing: update_existing.0.unwrap_or(true),
+            dry_run: dry_run.0.unwrap_or(false),
+            allow_shrink: allow_shrink.0.unwrap_or(false),
+            options: Default::default(),
+        };
+        accept(&self.state, request, JobSpec::Load(load), user).await
     }
 
     /// Bring a catalog in line with its source (staff)

@@ -13,12 +13,14 @@ use softcat_shared::catalog::CatalogKind;
 use softcat_shared::jobs::{self, Enqueued, JobFilter, JobRecord, JobSpec};
 use softcat_shared::loader::LoadRequestDraft;
 use softcat_shared::settings::{CatalogSettings, check_source_url};
+use softcat_shared::sources::registry::OptionValue;
 use uuid::Uuid;
 
 use super::{Tag, examples};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::{list_response, page_of};
+use crate::registry::{LoadOptionsBody, SourceId};
 use crate::state::AppState;
 
 /// One job: what it does, where it is, and how it ended.
@@ -81,10 +83,9 @@ pub struct JobCreate {
     /// queue and workers end to end).
     #[oai(validator(pattern = "^(load|refresh|cleanup|probe)$"))]
     pub kind: String,
-    /// Load only: `eessi` or `spack`.
-    #[oai(validator(max_length = 20, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
+    /// Load only: the catalog source.
     #[oai(nullable)]
-    pub source: Option<String>,
+    pub source: Option<SourceId>,
     /// Load only: catalog name (default `EESSI` / `Spack`).
     #[oai(validator(max_length = 255, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     #[oai(nullable)]
@@ -97,8 +98,12 @@ pub struct JobCreate {
     #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     #[oai(nullable)]
     pub url: Option<String>,
-    /// Load only, EESSI: load extensions (default: the setting).
+    /// Load only: the source's own options (default: the settings).
     #[oai(nullable)]
+    pub options: Option<LoadOptionsBody>,
+    /// Load only, EESSI: the same as `options.include_extensions`, as
+    /// bodies gave it before sources had options of their own.
+    #[oai(nullable, deprecated)]
     pub include_extensions: Option<bool>,
     /// Load only: bring an existing catalog in line (default false).
     #[oai(default)]
@@ -202,19 +207,25 @@ impl JobsApi {
             "probe" => return Ok(JobSpec::probe()),
             _ => {}
         }
-        let source = match body.source.as_deref() {
-            Some("eessi") => CatalogKind::Eessi,
-            Some("spack") => CatalogKind::Spack,
-            _ => {
-                return Err(BadParameter::new("source", "a load needs `eessi` or `spack`").into());
-            }
+        let Some(SourceId(source)) = body.source else {
+            return Err(BadParameter::new(
+                "source",
+                format!("a load needs one of {}", CatalogKind::ids()),
+            )
+            .into());
         };
         let settings = CatalogSettings::read(&self.state.db, &self.state.config).await?;
+        let mut options = body.options.unwrap_or_default().0;
+        if let Some(include) = body.include_extensions {
+            options
+                .entry("include_extensions".to_owned())
+                .or_insert(OptionValue::Flag(include));
+        }
         let draft = LoadRequestDraft {
             catalog_name: body.catalog_name,
             catalog_version: body.catalog_version,
             url: body.url,
-            include_extensions: body.include_extensions,
+            options,
             update_existing: body.update_existing,
             dry_run: body.dry_run,
             allow_shrink: body.allow_shrink,
@@ -228,7 +239,7 @@ impl JobsApi {
                 .map_err(|error| BadParameter::new(error.key, error.reason))?;
             request
                 .check_local_source()
-                .map_err(|error| BadParameter::new(error.field, error.reason))?;
+                .map_err(|error| BadParameter::new(&error.field, error.reason))?;
         }
         Ok(JobSpec::Load(request))
     }

@@ -62,13 +62,15 @@ impl JobSpec {
     /// The catalog a load brings in line.
     pub fn catalog(&self) -> Option<&str> {
         match self {
+            Self::Load(request) if request.catalog_name.is_empty() => None,
             Self::Load(request) => Some(&request.catalog_name),
             Self::Refresh | Self::Cleanup | Self::Probe { .. } => None,
         }
     }
 
     /// Jobs with equal keys do the same work, so only one of them may wait
-    /// in the queue at a time: a load of one catalog version (a dry run, and
+    /// in the queue at a time: a load of one catalog version (of one
+    /// document, when the document names the catalog; a dry run, and
     /// a load forced past the shrink guard, are other work), one refresh,
     /// one cleanup. Parts are separated by a control character, which names
     /// and versions cannot hold.
@@ -77,7 +79,11 @@ impl JobSpec {
             Self::Load(request) => format!(
                 "load\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}{}",
                 request.source,
-                request.catalog_name,
+                if request.catalog_name.is_empty() {
+                    &request.url
+                } else {
+                    &request.catalog_name
+                },
                 request.catalog_version.as_deref().unwrap_or(""),
                 if request.dry_run { "dry-run" } else { "" },
                 if request.allow_shrink {

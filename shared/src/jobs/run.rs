@@ -236,13 +236,14 @@ async fn execute(
                 .await
                 .map_err(|e| failed(&e))?;
             let mut result = serde_json::Map::new();
-            for kind in [CatalogKind::Eessi, CatalogKind::Spack] {
+            for kind in CatalogKind::all() {
                 let entry = match settings.refresh_load(&context.config, kind) {
                     Ok(request) => {
                         let mut entry = refresh_enqueue(context, job, request.clone()).await?;
-                        // Every stored EESSI stack is refreshed, not only the
-                        // newest; Spack's older snapshots are superseded.
-                        if kind == CatalogKind::Eessi {
+                        // Every stored stack of a source that holds several
+                        // (EESSI) is refreshed, not only the newest; older
+                        // snapshots of other sources are superseded.
+                        if kind.definition().holds_several_versions {
                             let mut stored = Vec::new();
                             for version in stored_versions(db, kind, &request)
                                 .await

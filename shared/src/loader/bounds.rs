@@ -106,7 +106,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::catalog::{CatalogKey, CatalogKind};
+    use crate::catalog::CatalogKey;
     use crate::snapshot::{
         CatalogSnapshot, PackageKey, PackageSnapshot, TargetKey, TargetRow, VersionKey,
         VersionSnapshot,
@@ -140,8 +140,8 @@ mod tests {
         Transformed {
             snapshot: CatalogSnapshot {
                 key: CatalogKey::new("Test", "1"),
-                kind: CatalogKind::Spack,
-                catalog_type: CatalogKind::Spack.catalog_type(),
+                kind: crate::sources::spack::KIND,
+                catalog_type: crate::sources::spack::KIND.catalog_type(),
                 source_url: String::new(),
                 description: String::new(),
                 metadata: serde_json::Value::Null,

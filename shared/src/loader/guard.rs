@@ -24,8 +24,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::report::{LevelCounts, LoadReport};
-use crate::catalog::CatalogKind;
-use crate::config::Config;
 use crate::snapshot::{Level, SnapshotSize};
 
 /// How much of a stored catalog one load may take away.
@@ -45,20 +43,6 @@ impl ShrinkLimits {
         max_skipped_share: 0.10,
         max_deleted_share: 0.25,
     };
-
-    /// The limits the configuration gives for a source kind.
-    pub fn from_config(config: &Config, kind: CatalogKind) -> Self {
-        match kind {
-            CatalogKind::Eessi => Self {
-                max_skipped_share: config.eessi.max_skipped_share,
-                max_deleted_share: config.eessi.max_deleted_share,
-            },
-            CatalogKind::Spack => Self {
-                max_skipped_share: config.spack.max_skipped_share,
-                max_deleted_share: config.spack.max_deleted_share,
-            },
-        }
-    }
 }
 
 impl Default for ShrinkLimits {
@@ -285,7 +269,11 @@ mod tests {
     use crate::snapshot::SkippedEntry;
 
     fn report(packages: LevelCounts, versions: LevelCounts) -> LoadReport {
-        let mut report = LoadReport::new(CatalogKey::new("Spack", "1"), CatalogKind::Spack, vec![]);
+        let mut report = LoadReport::new(
+            CatalogKey::new("Spack", "1"),
+            crate::sources::spack::KIND,
+            vec![],
+        );
         report.packages = packages;
         report.versions = versions;
         report

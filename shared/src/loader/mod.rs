@@ -65,14 +65,19 @@ pub struct LoadLimits {
     pub shrink: ShrinkLimits,
     /// What the source may hold.
     pub source: SourceBounds,
+    /// The cap on one fetched document of this source, where it differs
+    /// from `fetch.max_bytes`.
+    pub max_fetch_bytes: Option<u64>,
 }
 
 impl LoadLimits {
     /// The limits the configuration sets for a source kind.
     pub fn from_config(config: &crate::config::Config, kind: CatalogKind) -> Self {
+        let section = config.sources.get(kind);
         Self {
-            shrink: ShrinkLimits::from_config(config, kind),
+            shrink: section.shrink_limits(),
             source: config.loader,
+            max_fetch_bytes: section.max_fetch_bytes,
         }
     }
 }
@@ -164,7 +169,8 @@ async fn fetch_reporting_retries<S: CatalogSource>(
 }
 
 /// The report of a reload whose documents the catalog was last loaded from:
-/// nothing to parse, compare or write.
+/// nothing to parse, compare or write. An empty `catalog_name` (the
+/// documents name the catalog) matches on the documents alone.
 async fn unchanged_source(
     db: &DatabaseConnection,
     catalog_name: &str,
@@ -174,8 +180,8 @@ async fn unchanged_source(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "SELECT uuid, version, source, load_summary FROM software_catalogs \
-             WHERE name = $1 AND source_fingerprint = $2",
+            "SELECT uuid, name, version, source, load_summary FROM software_catalogs \
+             WHERE ($1 = '' OR name = $1) AND source_fingerprint = $2",
             [catalog_name.into(), fingerprint.into()],
         ))
         .await?;
@@ -194,7 +200,10 @@ async fn unchanged_source(
     ) else {
         return Ok(None);
     };
-    let key = CatalogKey::new(catalog_name, row.try_get::<String>("", "version")?);
+    let key = CatalogKey::new(
+        row.try_get::<String>("", "name")?,
+        row.try_get::<String>("", "version")?,
+    );
     let mut report = LoadReport::new(key, kind, summary.skipped);
     report.catalog_uuid = Some(row.try_get("", "uuid")?);
     report.outcome = if !options.update_existing {

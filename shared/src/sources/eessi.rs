@@ -18,12 +18,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::registry::{
+    CatalogNaming, OptionKind, OptionValue, RegisteredSource, SourceDefinition, SourceOption,
+    any_value, load_registered, versions_registered,
+};
 use super::{
     CatalogSource, DUPLICATE_KEY, Lenient, SourceError, UniqueMap, fingerprint_parts, nullable,
     parse_document,
 };
-use crate::catalog::{CatalogKey, CatalogKind, CpuTarget};
+use crate::catalog::{CatalogKey, CatalogKind, CatalogType, CpuTarget};
 use crate::fetch::{Fetcher, join_location};
+use crate::loader::{InvalidLoadRequest, LoadRequest};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot, insert_package,
@@ -42,6 +47,34 @@ const CVMFS_ROOT: &str = "/cvmfs/software.eessi.io/versions";
 pub fn extension_document(kind: &str) -> String {
     format!("eessi_api_metadata_ext-{kind}.json")
 }
+
+/// EESSI in the registry of sources.
+pub static DEFINITION: SourceDefinition = SourceDefinition {
+    id: "eessi",
+    summary: "Load one EESSI stack version from the EESSI API data",
+    catalog_type: CatalogType::BinaryRuntime,
+    url_key: "api_url",
+    url_help: "Base URL or directory of the EESSI API documents",
+    default_url: "https://www.eessi.io/api_data/data/",
+    naming: CatalogNaming::Default("EESSI"),
+    version_help: "the EESSI stack version: the newest by default, `all` for every stack the \
+                   source has",
+    default_update_enabled: true,
+    holds_several_versions: true,
+    options: &[SourceOption {
+        name: "include_extensions",
+        flag: "extensions",
+        help: "Load Python/R/Perl… extensions as packages",
+        kind: OptionKind::Flag,
+        default: || OptionValue::Flag(true),
+        check: any_value,
+    }],
+    load: load_registered::<EessiSource>,
+    offered_versions: versions_registered::<EessiSource>,
+};
+
+/// The kind of EESSI catalogs.
+pub const KIND: CatalogKind = CatalogKind::of(&DEFINITION);
 
 /// Loads one EESSI stack version as a catalog.
 #[derive(Debug, Clone)]
@@ -272,8 +305,8 @@ impl CatalogSource for EessiSource {
             .unwrap_or_default();
         let snapshot = CatalogSnapshot {
             key: CatalogKey::new(&self.catalog_name, &stack),
-            kind: CatalogKind::Eessi,
-            catalog_type: CatalogKind::Eessi.catalog_type(),
+            kind: KIND,
+            catalog_type: DEFINITION.catalog_type,
             source_url: self.api_url.clone(),
             description: format!("EESSI software stack {stack}"),
             metadata: json!({
@@ -288,6 +321,27 @@ impl CatalogSource for EessiSource {
             snapshot,
             skipped: build.skipped,
         })
+    }
+}
+
+impl RegisteredSource for EessiSource {
+    fn from_request(request: &LoadRequest) -> Result<Self, InvalidLoadRequest> {
+        Ok(Self {
+            api_url: request.url.clone(),
+            catalog_name: request.catalog_name.clone(),
+            catalog_version: request.catalog_version.clone(),
+            include_extensions: request.option("include_extensions").flag(),
+        })
+    }
+
+    /// Every stack the software document lists; the extension documents
+    /// are not needed for that.
+    fn for_listing(self) -> Self {
+        Self {
+            catalog_version: None,
+            include_extensions: false,
+            ..self
+        }
     }
 }
 

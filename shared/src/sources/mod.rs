@@ -1,15 +1,31 @@
 //! The catalog loader framework: every kind of catalog is a [`CatalogSource`]
 //! that fetches its documents, parses them and transforms them into one
 //! [`CatalogSnapshot`](crate::snapshot::CatalogSnapshot). Adding a kind is one
-//! new module here.
+//! new module here, declaring its [`SourceDefinition`], and one line in
+//! [`SOURCES`].
 
+pub mod conda;
+pub mod custom;
 pub mod eessi;
 mod lenient;
+pub mod lmod;
+pub mod registry;
 pub mod spack;
 
 use std::future::Future;
 
 pub use lenient::{DUPLICATE_KEY, Lenient, UniqueMap, nullable};
+pub use registry::{CatalogKind, SourceDefinition};
+
+/// Every source softcat can load, in the order commands and documents list
+/// them.
+pub static SOURCES: &[&SourceDefinition] = &[
+    &eessi::DEFINITION,
+    &spack::DEFINITION,
+    &lmod::DEFINITION,
+    &conda::DEFINITION,
+    &custom::DEFINITION,
+];
 
 use crate::fetch::{FetchError, Fetcher};
 use crate::snapshot::Transformed;
@@ -57,7 +73,8 @@ pub trait CatalogSource: Send + Sync {
     /// Where the data comes from, for the catalog's `source_url`.
     fn location(&self) -> &str;
 
-    /// The name of the catalog this source loads.
+    /// The name of the catalog this source loads; empty when only the
+    /// documents name it (custom catalogs).
     fn catalog_name(&self) -> &str;
 
     /// A hash of the fetched documents and of every option that shapes the

@@ -13,16 +13,40 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::registry::{
+    CatalogNaming, RegisteredSource, SourceDefinition, load_registered, versions_registered,
+};
 use super::{
     CatalogSource, DUPLICATE_KEY, Lenient, SourceError, UniqueMap, fingerprint_parts, nullable,
     parse_document,
 };
-use crate::catalog::{CatalogKey, CatalogKind};
+use crate::catalog::{CatalogKey, CatalogKind, CatalogType};
 use crate::fetch::Fetcher;
+use crate::loader::{InvalidLoadRequest, LoadRequest};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
 };
+
+/// Spack in the registry of sources.
+pub static DEFINITION: SourceDefinition = SourceDefinition {
+    id: "spack",
+    summary: "Load the Spack package repository from repology.json",
+    catalog_type: CatalogType::SourcePackage,
+    url_key: "data_url",
+    url_help: "URL or path of Spack's repology.json",
+    default_url: "https://packages.spack.io/data/repology.json",
+    naming: CatalogNaming::Default("Spack"),
+    version_help: "the catalog version: the source's last_update by default",
+    default_update_enabled: true,
+    holds_several_versions: false,
+    options: &[],
+    load: load_registered::<SpackSource>,
+    offered_versions: versions_registered::<SpackSource>,
+};
+
+/// The kind of Spack catalogs.
+pub const KIND: CatalogKind = CatalogKind::of(&DEFINITION);
 
 /// Loads a Spack catalog from a `repology.json` URL or path.
 #[derive(Debug, Clone)]
@@ -81,6 +105,16 @@ struct SpackVersion {
     repositories: Option<Value>,
 }
 
+impl RegisteredSource for SpackSource {
+    fn from_request(request: &LoadRequest) -> Result<Self, InvalidLoadRequest> {
+        Ok(Self {
+            data_url: request.url.clone(),
+            catalog_name: request.catalog_name.clone(),
+            catalog_version: request.catalog_version.clone(),
+        })
+    }
+}
+
 impl CatalogSource for SpackSource {
     type Documents = Vec<u8>;
     type Parsed = SpackDocument;
@@ -126,8 +160,8 @@ impl CatalogSource for SpackSource {
         };
         let mut snapshot = CatalogSnapshot {
             key: CatalogKey::new(&self.catalog_name, version),
-            kind: CatalogKind::Spack,
-            catalog_type: CatalogKind::Spack.catalog_type(),
+            kind: KIND,
+            catalog_type: DEFINITION.catalog_type,
             source_url: self.data_url.clone(),
             description: "Spack package repository".into(),
             metadata: json!({

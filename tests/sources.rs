@@ -213,6 +213,23 @@ async fn an_uploaded_custom_catalog_is_loaded_by_a_worker() {
         example["packages"].as_array().unwrap().len() as u64
     );
 
+    // Its update repeats the load that brought it in (the kept upload).
+    let updated = app
+        .send(
+            reqwest::Method::POST,
+            &format!(
+                "/api/marketplace-software-catalogs/{}/update_catalog/",
+                catalog["uuid"].as_str().unwrap()
+            ),
+            Some(&staff),
+            None,
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::ACCEPTED, "{}", updated.body);
+    let id = updated.body["id"].as_str().unwrap().parse().unwrap();
+    let job = wait_for_job(&app.db, id, Duration::from_secs(60), &[&worker], ended).await;
+    assert_eq!(job.state, "unchanged", "{job:?}\n{}", worker.log_text());
+
     // A document with bad entries loads the rest and names them.
     let (status, accepted) = upload(&app, Some(&staff), fixture("errors.yaml")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");

@@ -28,8 +28,9 @@ pub struct SourceOffer {
     pub error: Option<String>,
 }
 
-/// Reads every configured source (with the runtime settings' URLs) and
-/// says which of its versions are loaded.
+/// Reads every configured source (with the runtime settings' URLs; a kind
+/// with no location set is left out) and says which of its versions are
+/// loaded.
 pub async fn discover(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -39,6 +40,11 @@ pub async fn discover(
     let mut offers = Vec::new();
     for source in CatalogKind::all() {
         let defaults = settings.load_defaults(config, source);
+        if defaults.url.is_empty() {
+            // Nothing configured to read (a module tree, a conda channel):
+            // nothing to offer.
+            continue;
+        }
         let request = LoadRequestDraft::default().resolve(source, defaults);
         let request = match request {
             Ok(request) => request,

@@ -11,7 +11,7 @@ use softcat_shared::browse::catalogs::{self, CatalogFields, CatalogFilter, Catal
 use softcat_shared::catalog::{CatalogKind, CatalogType};
 use softcat_shared::discover::discover;
 use softcat_shared::fetch::Fetcher;
-use softcat_shared::jobs::JobSpec;
+use softcat_shared::jobs::{self, JobSpec};
 use softcat_shared::loader::{LoadRequest, LoadRequestDraft, source_of_catalog};
 use softcat_shared::settings::CatalogSettings;
 use softcat_shared::sources::custom;
@@ -534,7 +534,9 @@ impl CatalogsApi {
     /// Bring a catalog in line with its source (staff)
     ///
     /// Enqueues a load of this catalog's version from its source, updating
-    /// it; answers 202 with the job.
+    /// it; answers 202 with the job. A catalog no configured source names
+    /// (a module tree, a conda channel, a custom catalog) gets the load
+    /// that last brought it in line again.
     #[oai(
         path = "/:uuid/update_catalog/",
         method = "post",
@@ -558,6 +560,30 @@ impl CatalogsApi {
                 ),
             ))
             .into());
+        }
+        if source_of_catalog(&self.state.config, &row.name).is_none() {
+            // A catalog no configured source names (a module tree, a conda
+            // channel, a custom catalog): its last load again, updating.
+            let last = jobs::last_load_of(&self.state.db, row.uuid).await?;
+            let Some(last) = last else {
+                return Err(ApiError::Invalid(BadParameter::new(
+                    "uuid",
+                    format!(
+                        "{} {} was loaded by no job that is still kept: load it again \
+                         with softcat load or a load job",
+                        row.name, row.version
+                    ),
+                ))
+                .into());
+            };
+            let load = LoadRequest {
+                catalog_version: Some(row.version),
+                update_existing: true,
+                dry_run: false,
+                allow_shrink: false,
+                ..last
+            };
+            return accept(&self.state, request, JobSpec::Load(load), user).await;
         }
         self.enqueue_load(request, user, row.name, Some(row.version), true)
             .await

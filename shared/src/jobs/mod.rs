@@ -17,8 +17,8 @@ use crate::loader::LoadRequest;
 
 pub use records::{
     Enqueued, JobError, JobFilter, JobRecord, PREFIX_CANDIDATES, STANDALONE_SESSION, cancel,
-    due_queued, enqueue, get, hand_back, ids_with_prefix, list, redeliver_lost, redeliver_stranded,
-    standalone_serving, state_counts,
+    due_queued, enqueue, get, hand_back, ids_with_prefix, last_load_of, list, redeliver_lost,
+    redeliver_stranded, standalone_serving, state_counts,
 };
 pub use run::{Disposition, JobContext, process};
 

@@ -196,6 +196,35 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<JobRecord, JobEr
     .ok_or(JobError::NotFound)
 }
 
+/// The load that last brought the catalog `catalog_uuid` in line (its
+/// newest load job that wrote or found it unchanged, dry runs aside): what
+/// `update_catalog` repeats for a catalog no configured source names, such
+/// as a site's module tree or a custom catalog.
+pub async fn last_load_of(
+    db: &impl ConnectionTrait,
+    catalog_uuid: Uuid,
+) -> Result<Option<crate::loader::LoadRequest>, DbErr> {
+    let row = db
+        .query_one_raw(statement(
+            db,
+            "SELECT parameters FROM jobs WHERE kind = 'load' \
+               AND state IN ('succeeded', 'unchanged') \
+               AND result->>'catalog_uuid' = $1 \
+               AND NOT coalesce((parameters->>'dry_run')::boolean, false) \
+             ORDER BY finished DESC LIMIT 1",
+            [catalog_uuid.to_string().into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let parameters: Value = row.try_get("", "parameters")?;
+    Ok(match serde_json::from_value(parameters) {
+        Ok(JobSpec::Load(request)) => Some(request),
+        _ => None,
+    })
+}
+
 /// Candidates [`ids_with_prefix`] returns at most: enough to show that a
 /// prefix is ambiguous.
 pub const PREFIX_CANDIDATES: u64 = 5;

@@ -178,7 +178,7 @@ impl SourceOption {
 }
 
 /// `linux-64, noarch` → `["linux-64", "noarch"]`.
-pub fn split_list(text: &str) -> Vec<String> {
+fn split_list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())

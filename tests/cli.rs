@@ -297,7 +297,8 @@ fn a_closed_output_pipe_ends_the_command_quietly() {
 #[tokio::test]
 async fn every_role_refuses_a_schema_that_is_not_migrated() {
     let url = format!(
-        "postgres://postgres@127.0.0.1:5432/softcat_test_{}",
+        "{}/softcat_test_{}",
+        servers::postgres_url(),
         uuid::Uuid::new_v4().simple()
     );
     softcat_shared::db::ensure_database(&url).await.unwrap();
@@ -326,7 +327,7 @@ async fn every_role_refuses_a_schema_that_is_not_migrated() {
 #[test]
 fn a_missing_database_is_one_line_with_the_fix() {
     let name = format!("softcat_test_missing_{}", uuid::Uuid::new_v4().simple());
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let url = format!("{}/{name}", servers::postgres_url());
     for args in [&["catalogs", "list"][..], &["jobs", "list"], &["worker"]] {
         let output = softcat(&url, args);
         assert_eq!(output.status.code(), Some(1), "{args:?}");

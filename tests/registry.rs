@@ -152,3 +152,75 @@ async fn every_source_has_its_settings_and_is_in_the_openapi_document() {
         .collect();
     assert_eq!(documented, expected);
 }
+
+#[tokio::test]
+async fn a_load_job_takes_its_sources_options_and_refuses_others_by_name() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("admin", true).await;
+    let post = |body: serde_json::Value| {
+        let app = &app;
+        let staff = staff.clone();
+        async move {
+            app.send(
+                reqwest::Method::POST,
+                "/api/admin/jobs/",
+                Some(&staff),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let tree = support::data_file("lmod/uit-stallo_old-format.json");
+    let accepted = post(serde_json::json!({
+        "kind": "load", "source": "lmod", "url": tree, "catalog_name": "Stallo",
+        "options": {"cpu_targets": ["x86_64/intel/sandybridge", "x86_64/amd/zen4"]},
+    }))
+    .await;
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let id = accepted.body["id"].as_str().unwrap();
+    let job = app
+        .get(&format!("/api/admin/jobs/{id}/"), Some(&staff))
+        .await;
+    assert_eq!(
+        job.body["parameters"]["cpu_targets"],
+        serde_json::json!(["x86_64/intel/sandybridge", "x86_64/amd/zen4"])
+    );
+
+    let cases = [
+        (
+            serde_json::json!({"kind": "load", "source": "spack",
+                               "options": {"include_extensions": true}}),
+            "options.include_extensions",
+        ),
+        (
+            serde_json::json!({"kind": "load", "source": "lmod", "url": tree,
+                               "catalog_name": "Stallo",
+                               "options": {"cpu_targets": ["zen4"]}}),
+            "options.cpu_targets",
+        ),
+        (
+            serde_json::json!({"kind": "load", "source": "lmod", "catalog_name": "Stallo"}),
+            "url",
+        ),
+        (
+            serde_json::json!({"kind": "load", "source": "lmod", "url": tree}),
+            "catalog_name",
+        ),
+    ];
+    for (body, field) in cases {
+        let refused = post(body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.body);
+        assert!(
+            refused.body.to_string().contains(field),
+            "{body}: {}",
+            refused.body
+        );
+    }
+    let unknown = post(serde_json::json!({"kind": "load", "source": "nope"})).await;
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    assert!(
+        unknown.body.to_string().contains("eessi"),
+        "{}",
+        unknown.body
+    );
+}

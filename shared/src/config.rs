@@ -21,7 +21,7 @@ pub use sources::{SourceConfig, SourcesConfig};
 /// `SOFTCAT_` variables that are not configuration keys: the config file's
 /// path, logging, the binary the scripts run, and the test and benchmark
 /// harnesses' own settings.
-const NOT_CONFIGURATION: [&str; 7] = [
+const NOT_CONFIGURATION: [&str; 8] = [
     "CONFIG",
     "LOG",
     "LOG_FORMAT",
@@ -29,6 +29,7 @@ const NOT_CONFIGURATION: [&str; 7] = [
     "DATA_DIR",
     "BENCH_SERVER",
     "BENCH_REQUESTS",
+    "TEST_SERVERS",
 ];
 
 /// The default configuration file, looked up in the working directory.

@@ -277,6 +277,7 @@ impl Fetcher {
             if body.len() as u64 + chunk.len() as u64 > limit {
                 return Err(too_large());
             }
+            reserve_within(&mut body, chunk.len(), limit);
             body.extend_from_slice(&chunk);
         }
         Ok(Fetched {
@@ -323,6 +324,21 @@ impl Fetcher {
             last_modified,
         })
     }
+}
+
+/// Makes room for `more` bytes in a body that may grow to `limit`: the
+/// capacity doubles as a `Vec` would, but never past the limit, so that a
+/// body without a declared length (or a decompressed one) peaks near the
+/// cap rather than near twice it.
+fn reserve_within(body: &mut Vec<u8>, more: usize, limit: u64) {
+    let needed = body.len() + more;
+    if needed <= body.capacity() {
+        return;
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let doubled = body.capacity().saturating_mul(2).max(64 * 1024);
+    let target = doubled.min(limit).max(needed);
+    body.reserve_exact(target - body.len());
 }
 
 /// Joins a document name onto a base location (URL or directory).
@@ -374,6 +390,20 @@ impl Location {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_growing_body_never_holds_more_room_than_the_cap() {
+        let limit = 1_000_000u64;
+        let mut body = Vec::new();
+        let chunk = vec![7u8; 8192];
+        while body.len() + chunk.len() <= limit as usize {
+            super::reserve_within(&mut body, chunk.len(), limit);
+            body.extend_from_slice(&chunk);
+            assert!(body.capacity() as u64 <= limit, "{}", body.capacity());
+        }
+        // Doubling alone would have reached 1,048,576 bytes of room.
+        assert!(body.len() > 900_000);
+    }
+
     use super::*;
 
     #[test]

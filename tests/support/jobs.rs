@@ -14,9 +14,6 @@ use uuid::Uuid;
 
 use super::TestDb;
 
-/// The Redis server tests run against.
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-
 /// Settings every test process uses: quick heartbeats so that a killed
 /// worker's job moves on within seconds, short retry waits.
 pub const TEST_ENV: [(&str, &str); 5] = [
@@ -35,7 +32,7 @@ pub struct TestQueue {
 
 impl TestQueue {
     pub fn new() -> Self {
-        Self::on(REDIS_URL)
+        Self::on(super::servers::redis_url())
     }
 
     /// A namespace on another Redis (a test's own server).
@@ -232,7 +229,7 @@ pub fn test_config(db: &TestDb, queue: &TestQueue) -> Arc<Config> {
 
 /// A redis-server of one test on a free port, without persistence (a
 /// restart loses every key, as a Redis without a volume does), killed when
-/// dropped. The shared Redis on 6379 is never stopped.
+/// dropped. The shared Redis is never stopped.
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,

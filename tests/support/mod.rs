@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod jobs;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -18,9 +19,6 @@ use softcat_shared::loader::{self, LoadError, LoadOptions, LoadReport, NoProgres
 use softcat_shared::sources::eessi::EessiSource;
 use softcat_shared::sources::spack::SpackSource;
 
-/// The Postgres server tests run against.
-const SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
-
 /// A database of its own for one test, migrated, dropped when the test ends
 /// (also when it panics).
 pub struct TestDb {
@@ -31,7 +29,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> Self {
         let name = format!("softcat_test_{}", uuid::Uuid::new_v4().simple());
-        let url = format!("{SERVER_URL}/{name}");
+        let url = format!("{}/{name}", servers::postgres_url());
         db::ensure_database(&url)
             .await
             .expect("create test database");

@@ -233,7 +233,13 @@ impl JobsApi {
         let url_given = draft.url.is_some();
         let request = draft
             .resolve(source, settings.load_defaults(&self.state.config, source))
-            .map_err(|error| BadParameter::new(error.field, error.reason))?;
+            .map_err(|error| {
+                let field = match error.field.as_str() {
+                    field @ ("catalog_name" | "catalog_version" | "url") => field.to_owned(),
+                    option => format!("options.{option}"),
+                };
+                BadParameter::new(field, error.reason)
+            })?;
         if url_given {
             check_source_url("url", &request.url)
                 .map_err(|error| BadParameter::new(error.key, error.reason))?;

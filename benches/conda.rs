@@ -23,10 +23,11 @@
 //! Needs the real data in `../shared/data` (or `SOFTCAT_DATA_DIR`); no
 //! database.
 
-use std::alloc::{GlobalAlloc, Layout};
+#[path = "support/heap.rs"]
+mod heap;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -82,9 +83,9 @@ fn run(scratch: &Path) -> anyhow::Result<()> {
         Ok(())
     })?;
     let transform = measure("conda parse + transform", || {
-        let before = HEAP_IN_USE.load(Ordering::Relaxed);
+        let before = heap::in_use();
         let transformed = source.transform(source.parse(&documents)?)?;
-        held = HEAP_IN_USE.load(Ordering::Relaxed).saturating_sub(before);
+        held = heap::in_use().saturating_sub(before);
         size = Some((transformed.snapshot.size(), transformed.skipped.len()));
         drop(transformed);
         Ok(())
@@ -155,11 +156,11 @@ fn measure(
     let mut wall = Duration::MAX;
     let mut peak: f64 = 0.0;
     for _ in 0..ROUNDS {
-        let before = reset_peak();
+        let before = heap::reset_peak();
         let started = Instant::now();
         step()?;
         wall = wall.min(started.elapsed());
-        peak = peak.max(peak_since(before));
+        peak = peak.max(heap::peak_since(before));
     }
     Ok(Step {
         label,
@@ -224,60 +225,4 @@ fn data_dir() -> PathBuf {
     std::env::var_os("SOFTCAT_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
-}
-
-/// Counts heap bytes in use and their peak, so that each step's peak
-/// memory can be read apart from the others.
-struct TrackingAllocator;
-
-/// The allocator of the softcat binary, which loads run with there.
-static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-static HEAP_IN_USE: AtomicUsize = AtomicUsize::new(0);
-static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to mimalloc; the
-// counters only observe sizes.
-unsafe impl GlobalAlloc for TrackingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { INNER.alloc(layout) };
-        if !pointer.is_null() {
-            grow(layout.size());
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        unsafe { INNER.dealloc(pointer, layout) };
-        HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = unsafe { INNER.realloc(pointer, layout, new_size) };
-        if !moved.is_null() {
-            HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-            grow(new_size);
-        }
-        moved
-    }
-}
-
-fn grow(size: usize) {
-    let now = HEAP_IN_USE.fetch_add(size, Ordering::Relaxed) + size;
-    HEAP_PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-#[global_allocator]
-static ALLOCATOR: TrackingAllocator = TrackingAllocator;
-
-/// Starts a new peak from what is in use now, and returns that.
-fn reset_peak() -> usize {
-    let now = HEAP_IN_USE.load(Ordering::Relaxed);
-    HEAP_PEAK.store(now, Ordering::Relaxed);
-    now
-}
-
-/// Peak heap above `base` since the last reset, in MiB.
-fn peak_since(base: usize) -> f64 {
-    HEAP_PEAK.load(Ordering::Relaxed).saturating_sub(base) as f64 / (1024.0 * 1024.0)
 }

@@ -14,9 +14,10 @@
 //! Needs Postgres at 127.0.0.1:5432 (or `SOFTCAT_BENCH_SERVER`) and the real
 //! data in `../shared/data` (or `SOFTCAT_DATA_DIR`).
 
-use std::alloc::{GlobalAlloc, Layout};
+#[path = "support/heap.rs"]
+mod heap;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::postgres::PgPoolCopyExt;
@@ -114,7 +115,7 @@ async fn bench<S: CatalogSource>(name: &str, source: &S, modified: &S) -> anyhow
     let fetcher = Fetcher::new(&FetchConfig::default())?;
     let documents = source.fetch(&fetcher).await?;
     let mut parse = Duration::MAX;
-    reset_peak();
+    heap::reset_peak();
     for _ in 0..3 {
         let started = Instant::now();
         let parsed = source.parse(&documents)?;
@@ -125,7 +126,7 @@ async fn bench<S: CatalogSource>(name: &str, source: &S, modified: &S) -> anyhow
         label: "parse only",
         wall: parse,
         rows: 0,
-        peak_mib: peak_mib(),
+        peak_mib: heap::peak_since(0),
     };
     drop(documents);
 
@@ -202,14 +203,14 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<LoadReport, loader::LoadError>>,
 {
-    reset_peak();
+    heap::reset_peak();
     let started = Instant::now();
     let report = load().await?;
     Ok(Step {
         label,
         wall: started.elapsed(),
         rows: report.rows_written(),
-        peak_mib: peak_mib(),
+        peak_mib: heap::peak_since(0),
     })
 }
 
@@ -231,7 +232,7 @@ async fn copy_floor(loaded: &ScratchDb) -> anyhow::Result<Step> {
     let mut target = ScratchDb::new().await?;
     target.settle().await?;
     let pool = target.conn.get_postgres_connection_pool();
-    reset_peak();
+    heap::reset_peak();
     let started = Instant::now();
     let mut rows = 0;
     for (table, columns, bytes) in &exports {
@@ -245,7 +246,7 @@ async fn copy_floor(loaded: &ScratchDb) -> anyhow::Result<Step> {
         label: "plain COPY",
         wall: started.elapsed(),
         rows,
-        peak_mib: peak_mib(),
+        peak_mib: heap::peak_since(0),
     };
     target.drop().await?;
     Ok(step)
@@ -325,58 +326,4 @@ fn data_dir() -> PathBuf {
     std::env::var_os("SOFTCAT_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
-}
-
-/// Counts heap bytes in use and their peak, so that each step's peak
-/// memory can be read apart from the others.
-struct TrackingAllocator;
-
-/// The allocator of the softcat binary, which the loads run with there.
-static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-static HEAP_IN_USE: AtomicUsize = AtomicUsize::new(0);
-static HEAP_PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to mimalloc; the
-// counters only observe sizes.
-unsafe impl GlobalAlloc for TrackingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let pointer = unsafe { INNER.alloc(layout) };
-        if !pointer.is_null() {
-            grow(layout.size());
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        unsafe { INNER.dealloc(pointer, layout) };
-        HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = unsafe { INNER.realloc(pointer, layout, new_size) };
-        if !moved.is_null() {
-            HEAP_IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-            grow(new_size);
-        }
-        moved
-    }
-}
-
-fn grow(size: usize) {
-    let now = HEAP_IN_USE.fetch_add(size, Ordering::Relaxed) + size;
-    HEAP_PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-#[global_allocator]
-static ALLOCATOR: TrackingAllocator = TrackingAllocator;
-
-/// Starts a new peak from what is in use now.
-fn reset_peak() {
-    HEAP_PEAK.store(HEAP_IN_USE.load(Ordering::Relaxed), Ordering::Relaxed);
-}
-
-/// Peak heap since the last reset, in MiB.
-fn peak_mib() -> f64 {
-    HEAP_PEAK.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
 }

@@ -20,5 +20,6 @@ pub mod settings;
 pub mod snapshot;
 pub mod sources;
 pub mod sql;
+pub mod suggest;
 pub mod uploads;
 pub mod version_order;

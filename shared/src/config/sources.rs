@@ -13,10 +13,10 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::closest;
 use crate::loader::ShrinkLimits;
 use crate::sources::registry::OptionValues;
 use crate::sources::{CatalogKind, SourceDefinition};
+use crate::suggest::closest;
 
 /// The keys every section has besides the location and the options.
 const COMMON_KEYS: [&str; 6] = [

@@ -109,6 +109,7 @@ use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
 };
+use crate::suggest::closest;
 
 /// Custom catalogs in the registry of sources.
 pub static DEFINITION: SourceDefinition = SourceDefinition {
@@ -1121,34 +1122,6 @@ fn suggestion(word: &str, candidates: &[&str], intro: &str) -> String {
         Some(near) => format!("did you mean {near}?"),
         None => format!("{intro} {}", candidates.join(", ")),
     }
-}
-
-/// The candidate nearest to `word` by edit distance, if it is near enough
-/// to be a likely typo (at most a third of the word's letters changed).
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .iter()
-        .map(|candidate| (edit_distance(word, candidate), *candidate))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance: the fewest single-character insertions, deletions
-/// and substitutions that turn `a` into `b`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, left) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, right) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(left != *right);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// A document read into a JSON tree by either parser. Unlike

@@ -510,3 +510,41 @@ fn standalone_without_servers_names_a_data_directory_it_cannot_use() {
         "{log}"
     );
 }
+
+#[test]
+fn standalone_as_root_refuses_a_data_directory_its_database_account_cannot_enter() {
+    if !running_as_root() {
+        // Only root hands the database to another account.
+        return;
+    }
+    let closed = std::env::temp_dir().join(format!("softcat-closed-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_softcat"))
+        .args(["standalone", "--data-dir"])
+        .arg(closed.join("data"))
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("SOFTCAT_CONFIG", "/nonexistent/softcat.toml")
+        .env("SOFTCAT_LOG", "warn")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&closed);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|line| line.starts_with("error:"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the embedded database runs as nobody, who cannot enter {}",
+            closed.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -106,9 +106,14 @@ impl ToJSON for SourceId {
 pub struct LoadOptionsBody(pub OptionValues);
 
 static LOAD_OPTIONS_SCHEMA: LazyLock<MetaSchema> = LazyLock::new(|| {
-    let mut properties = Vec::new();
+    let mut properties: Vec<(&'static str, MetaSchemaRef)> = Vec::new();
     for kind in CatalogKind::all() {
         for option in kind.definition().options {
+            // Two sources may share an option's name; the document lists it
+            // once (the first source's description).
+            if properties.iter().any(|(name, _)| *name == option.name) {
+                continue;
+            }
             let schema = match option.kind {
                 OptionKind::Flag => MetaSchema::new("boolean"),
                 OptionKind::List => string_list(),

@@ -326,10 +326,13 @@ impl Fetcher {
     }
 }
 
-/// Makes room for `more` bytes in a body that may grow to `limit`: the
-/// capacity doubles as a `Vec` would, but never past the limit, so that a
-/// body without a declared length (or a decompressed one) peaks near the
-/// cap rather than near twice it.
+/// Makes room for `more` bytes in a body that may grow to `limit`, so that
+/// a body without a declared length (or a decompressed one) peaks near the
+/// cap rather than near one and a half times it: the capacity doubles as a
+/// `Vec`'s would up to [`GROWTH_STEP_LIMIT`], and past that goes to the
+/// cap at once. The room past what is written is address space only (the
+/// system gives a large allocation's pages when they are first written),
+/// so a document smaller than the cap still costs only its size.
 fn reserve_within(body: &mut Vec<u8>, more: usize, limit: u64) {
     let needed = body.len() + more;
     if needed <= body.capacity() {
@@ -337,9 +340,16 @@ fn reserve_within(body: &mut Vec<u8>, more: usize, limit: u64) {
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let doubled = body.capacity().saturating_mul(2).max(64 * 1024);
-    let target = doubled.min(limit).max(needed);
-    body.reserve_exact(target - body.len());
+    let target = if doubled > GROWTH_STEP_LIMIT {
+        limit
+    } else {
+        doubled.min(limit)
+    };
+    body.reserve_exact(target.max(needed) - body.len());
 }
+
+/// The size up to which a body of unknown length grows by doubling.
+const GROWTH_STEP_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Joins a document name onto a base location (URL or directory).
 pub fn join_location(base: &str, name: &str) -> String {
@@ -402,6 +412,13 @@ mod tests {
         }
         // Doubling alone would have reached 1,048,576 bytes of room.
         assert!(body.len() > 900_000);
+
+        // Past the doubling range the room goes to the cap in one step:
+        // no copy of a large body into a larger one.
+        let limit = 64 * 1024 * 1024u64;
+        let mut body = vec![0u8; super::GROWTH_STEP_LIMIT];
+        super::reserve_within(&mut body, 1, limit);
+        assert_eq!(body.capacity() as u64, limit);
     }
 
     use super::*;

@@ -112,8 +112,16 @@ impl EmbeddedPostgres {
 
     /// The URL of softcat's database on this server (created by
     /// `database::migrate` like any other).
+    ///
+    /// Over TCP on localhost, not the socket: the printed next steps say
+    /// it works for any user, and the socket's directory is the server's
+    /// account's alone.
     pub fn url(&self) -> String {
-        self.server.settings().url(DATABASE)
+        let settings = self.server.settings();
+        format!(
+            "postgresql://{}:{}@{}:{}/{DATABASE}",
+            settings.username, settings.password, settings.host, settings.port
+        )
     }
 
     /// Stops the server, waiting for it to shut down cleanly.

@@ -216,6 +216,22 @@ async fn a_load_job_takes_its_sources_options_and_refuses_others_by_name() {
             refused.body
         );
     }
+    // The body's old flat flag still reaches EESSI, and Spack ignores it
+    // as it always did.
+    let spack = post(serde_json::json!({"kind": "load", "source": "spack",
+                                        "include_extensions": true}))
+    .await;
+    assert_eq!(spack.status, 202, "{}", spack.body);
+    let eessi = post(serde_json::json!({"kind": "load", "source": "eessi",
+                                        "include_extensions": false}))
+    .await;
+    assert_eq!(eessi.status, 202, "{}", eessi.body);
+    let id = eessi.body["id"].as_str().unwrap();
+    let job = app
+        .get(&format!("/api/admin/jobs/{id}/"), Some(&staff))
+        .await;
+    assert_eq!(job.body["parameters"]["include_extensions"], false);
+
     let unknown = post(serde_json::json!({"kind": "load", "source": "nope"})).await;
     assert_eq!(unknown.status, 400, "{}", unknown.body);
     assert!(

@@ -382,10 +382,25 @@ async fn standalone_without_servers_embeds_its_database_and_queue() {
 
 /// Runs a shell command line as an operator in another terminal would:
 /// no database or Redis URL in the environment but what the line sets,
-/// another home, and (when the tests run as root) another OS user than
-/// standalone's. Its stdout, or a panic with its output.
+/// another home, and (when the tests run as root) an OS user that is
+/// neither standalone's nor its database's. Its stdout, or a panic with
+/// its output.
 fn shell(line: &str, extra: &[(&str, &str)]) -> String {
-    let output = Command::new("sh")
+    let mut command = if running_as_root() {
+        // Neither root nor `nobody`, whom standalone's database runs as.
+        let mut command = Command::new("setpriv");
+        command.args([
+            "--reuid=daemon",
+            "--regid=daemon",
+            "--clear-groups",
+            "--",
+            "sh",
+        ]);
+        command
+    } else {
+        Command::new("sh")
+    };
+    let output = command
         .args(["-c", line])
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")

@@ -102,7 +102,8 @@ pub struct JobCreate {
     #[oai(nullable)]
     pub options: Option<LoadOptionsBody>,
     /// Load only, EESSI: the same as `options.include_extensions`, as
-    /// bodies gave it before sources had options of their own.
+    /// bodies gave it before sources had options of their own (other
+    /// sources ignore it, as they always did).
     #[oai(nullable, deprecated)]
     pub include_extensions: Option<bool>,
     /// Load only: bring an existing catalog in line (default false).
@@ -216,7 +217,11 @@ impl JobsApi {
         };
         let settings = CatalogSettings::read(&self.state.db, &self.state.config).await?;
         let mut options = body.options.unwrap_or_default().0;
-        if let Some(include) = body.include_extensions {
+        // The old body's flag; as before the options, sources without
+        // extensions ignore it.
+        if let Some(include) = body.include_extensions
+            && source.definition().option("include_extensions").is_some()
+        {
             options
                 .entry("include_extensions".to_owned())
                 .or_insert(OptionValue::Flag(include));

@@ -34,6 +34,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use softcat_shared::config::FetchConfig;
 use softcat_shared::fetch::Fetcher;
+use softcat_shared::loader::SourceBounds;
 use softcat_shared::sources::CatalogSource;
 use softcat_shared::sources::conda::CondaSource;
 
@@ -84,7 +85,7 @@ fn run(scratch: &Path) -> anyhow::Result<()> {
     })?;
     let transform = measure("conda parse + transform", || {
         let before = heap::in_use();
-        let transformed = source.transform(source.parse(&documents)?)?;
+        let transformed = source.transform(source.parse(&documents)?, &SourceBounds::DEFAULT)?;
         held = heap::in_use().saturating_sub(before);
         size = Some((transformed.snapshot.size(), transformed.skipped.len()));
         drop(transformed);

@@ -13,7 +13,8 @@ use softcat_shared::config::Config;
 use softcat_shared::fetch::Fetcher;
 use softcat_shared::jobs;
 use softcat_shared::loader::{
-    LoadDefaults, LoadError, LoadOptions, LoadReport, LoadRequestDraft, NoProgress, load_source,
+    LoadDefaults, LoadError, LoadOptions, LoadReport, LoadRequestDraft, NoProgress, SourceBounds,
+    load_source,
 };
 use softcat_shared::snapshot::Transformed;
 use softcat_shared::sources::conda::{self, CondaSource};
@@ -299,8 +300,12 @@ impl<S: CatalogSource> CatalogSource for SampleSource<S> {
         self.inner.versions(parsed)
     }
 
-    fn transform(&self, parsed: Self::Parsed) -> Result<Transformed, SourceError> {
-        let mut transformed = self.inner.transform(parsed)?;
+    fn transform(
+        &self,
+        parsed: Self::Parsed,
+        bounds: &SourceBounds,
+    ) -> Result<Transformed, SourceError> {
+        let mut transformed = self.inner.transform(parsed, bounds)?;
         transformed.snapshot.source_url = self.origin.to_owned();
         Ok(transformed)
     }

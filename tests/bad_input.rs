@@ -180,6 +180,57 @@ async fn a_source_over_the_size_cap_is_refused() {
     assert_eq!(db.dump().await, before);
 }
 
+/// A compressed answer is held to the cap by its unpacked size: a small
+/// gzip body that unpacks to sixteen times the cap is refused.
+#[tokio::test]
+async fn a_compressed_source_is_capped_by_its_unpacked_size() {
+    use std::io::Write;
+
+    use poem::listener::{Acceptor, Listener, TcpListener};
+
+    let (db, before) = loaded().await;
+    let limit = FetchConfig {
+        max_bytes: 64 * 1024,
+        retries: 0,
+        ..FetchConfig::default()
+    };
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(&vec![b' '; 16 * 64 * 1024]).unwrap();
+    let bomb = gzip.finish().unwrap();
+    assert!((bomb.len() as u64) < limit.max_bytes / 16, "{}", bomb.len());
+
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let address = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    let endpoint = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .body(bomb.clone())
+    });
+    let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
+
+    let url = format!("http://{address}/repology.json");
+    let error = db
+        .load_spack_with(&spack_source(url), UPDATE, &limit)
+        .await
+        .expect_err("unpacked beyond the cap");
+    server.abort();
+    assert!(
+        matches!(
+            error,
+            LoadError::Source(SourceError::Fetch(FetchError::TooLarge {
+                limit: 65_536,
+                ..
+            }))
+        ),
+        "{error}"
+    );
+    assert_eq!(db.dump().await, before);
+}
+
 #[tokio::test]
 async fn an_unreachable_or_missing_source_fails_and_changes_nothing() {
     let (db, before) = loaded().await;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use softcat_shared::config::FetchConfig;
 use softcat_shared::fetch::Fetcher;
+use softcat_shared::loader::SourceBounds;
 use softcat_shared::snapshot::{
     PackageKey, PackageSnapshot, TargetKey, Transformed, VersionKey, VersionSnapshot,
 };
@@ -28,7 +29,9 @@ async fn eessi(dir: &str, version: Option<&str>, include_extensions: bool) -> Tr
         include_extensions,
     };
     let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
-    read_catalog(&source, &fetcher).await.unwrap()
+    read_catalog(&source, &fetcher, &SourceBounds::DEFAULT)
+        .await
+        .unwrap()
 }
 
 async fn spack(file: &str) -> Transformed {
@@ -38,7 +41,9 @@ async fn spack(file: &str) -> Transformed {
         catalog_version: None,
     };
     let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
-    read_catalog(&source, &fetcher).await.unwrap()
+    read_catalog(&source, &fetcher, &SourceBounds::DEFAULT)
+        .await
+        .unwrap()
 }
 
 fn package<'a>(

@@ -4,9 +4,11 @@
 //! and what was left out is named as skipped, so one hostile or broken
 //! entry cannot take the loader's memory and time, nor an answer's size.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::{Level, SkippedEntry, Transformed};
+use crate::snapshot::{Level, SkippedEntry, Transformed, VersionKey};
 use crate::version_order::compare_versions;
 
 /// The most a source may hold at each level; generous beside the real
@@ -36,6 +38,54 @@ impl SourceBounds {
         max_targets_per_version: 1_000,
     };
 
+    /// Keeps the newest `max_versions_per_package` of one package's version
+    /// entries, in their order, and names what it leaves out. Sources call
+    /// it on the entries as the document gives them, before they are built
+    /// into rows, so that a package with a million versions costs a load no
+    /// more than one at the bound. Entries whose version cannot be read
+    /// (`version` gives `None`) stay: each is skipped on its own later.
+    pub fn keep_newest_versions<T>(
+        &self,
+        package: &str,
+        entries: &mut Vec<T>,
+        version: impl Fn(&T) -> Option<&str>,
+    ) -> Option<SkippedEntry> {
+        let max = self.max_versions_per_package;
+        let mut readable: Vec<(usize, &str)> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(index, entry)| version(entry).map(|version| (index, version)))
+            .collect();
+        if readable.len() <= max {
+            return None;
+        }
+        // Newest first, and among equal versions the first given: a total
+        // order, so the same document always keeps the same entries.
+        let newest_first =
+            |a: &(usize, &str), b: &(usize, &str)| compare_versions(b.1, a.1).then(a.0.cmp(&b.0));
+        if max > 0 {
+            readable.select_nth_unstable_by(max - 1, newest_first);
+        }
+        let mut dropped = vec![false; entries.len()];
+        for (index, _) in &readable[max..] {
+            dropped[*index] = true;
+        }
+        let count = readable.len() - max;
+        let mut index = 0;
+        entries.retain(|_| {
+            index += 1;
+            !dropped[index - 1]
+        });
+        Some(SkippedEntry {
+            level: Level::Version,
+            entry: format!("package {package:?}"),
+            reason: format!(
+                "its {count} oldest versions are beyond the {max} a package may hold \
+                 (loader.max_versions_per_package)"
+            ),
+        })
+    }
+
     /// Cuts `transformed` to the bounds, naming what it leaves out: packages
     /// beyond the first by name, each package's oldest versions, each
     /// version's last targets.
@@ -56,23 +106,13 @@ impl SourceBounds {
             }
         }
         for (key, package) in packages.iter_mut() {
-            if package.versions.len() > self.max_versions_per_package {
-                let mut newest: Vec<_> = package.versions.keys().cloned().collect();
-                newest.sort_by(|a, b| compare_versions(&b.version, &a.version));
-                let dropped = newest.split_off(self.max_versions_per_package);
-                for version in &dropped {
-                    package.versions.remove(version);
-                }
-                transformed.skipped.push(SkippedEntry {
-                    level: Level::Version,
-                    entry: format!("package {:?}", key.name),
-                    reason: format!(
-                        "its {} oldest versions are beyond the {} a package may hold \
-                         (loader.max_versions_per_package)",
-                        dropped.len(),
-                        self.max_versions_per_package
-                    ),
-                });
+            let mut versions: Vec<&VersionKey> = package.versions.keys().collect();
+            if let Some(skipped) =
+                self.keep_newest_versions(&key.name, &mut versions, |key| Some(&key.version))
+            {
+                let kept: BTreeSet<VersionKey> = versions.into_iter().cloned().collect();
+                package.versions.retain(|version, _| kept.contains(version));
+                transformed.skipped.push(skipped);
             }
             for (version_key, version) in package.versions.iter_mut() {
                 if version.targets.len() > self.max_targets_per_version {
@@ -187,6 +227,49 @@ mod tests {
         assert_eq!(levels.iter().filter(|l| **l == Level::Version).count(), 3);
         assert_eq!(levels.iter().filter(|l| **l == Level::Target).count(), 60);
         assert!(transformed.skipped[0].entry.contains("p003"));
+    }
+
+    #[test]
+    fn the_newest_entries_stay_in_their_order_and_unreadable_ones_stay() {
+        let bounds = SourceBounds {
+            max_versions_per_package: 3,
+            ..SourceBounds::DEFAULT
+        };
+        fn version<'a>(entry: &'a &str) -> Option<&'a str> {
+            (!entry.starts_with('?')).then_some(*entry)
+        }
+        let mut entries = vec!["1.10", "?bad", "1.9", "2.0rc1", "1.2", "2.0", "1.10"];
+        let skipped = bounds
+            .keep_newest_versions("p", &mut entries, version)
+            .expect("six readable entries are beyond three");
+        // 2.0 > 2.0rc1 > 1.10 (first copy) > 1.10 (second) > 1.9 > 1.2.
+        assert_eq!(entries, ["1.10", "?bad", "2.0rc1", "2.0"]);
+        assert_eq!(skipped.level, Level::Version);
+        assert_eq!(skipped.entry, "package \"p\"");
+        assert!(
+            skipped.reason.starts_with("its 3 oldest versions"),
+            "{}",
+            skipped.reason
+        );
+
+        let mut within = vec!["1", "2", "3"];
+        assert!(
+            bounds
+                .keep_newest_versions("p", &mut within, version)
+                .is_none()
+        );
+        assert_eq!(within, ["1", "2", "3"]);
+
+        let none = SourceBounds {
+            max_versions_per_package: 0,
+            ..SourceBounds::DEFAULT
+        };
+        let mut entries = vec!["1", "?bad"];
+        assert!(
+            none.keep_newest_versions("p", &mut entries, version)
+                .is_some()
+        );
+        assert_eq!(entries, ["?bad"]);
     }
 
     #[test]

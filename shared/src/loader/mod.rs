@@ -141,7 +141,7 @@ pub async fn load_source<S: CatalogSource>(
             progress.phase(Phase::Transform, None);
             let parsed = source.parse(&documents)?;
             drop(documents);
-            let mut transformed = source.transform(parsed)?;
+            let mut transformed = source.transform(parsed, &options.bounds)?;
             options.bounds.apply(&mut transformed);
             load_snapshot(db, transformed, Some(fingerprint), options, progress).await?
         }

@@ -65,7 +65,7 @@ use super::{
 use crate::catalog::{CatalogKey, CatalogKind, CatalogType};
 use crate::cpu::GENERIC;
 use crate::fetch::{Fetcher, join_location};
-use crate::loader::{InvalidLoadRequest, LoadRequest};
+use crate::loader::{InvalidLoadRequest, LoadRequest, SourceBounds};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
@@ -665,7 +665,11 @@ impl CatalogSource for CondaSource {
             .collect()
     }
 
-    fn transform(&self, parsed: CondaParsed) -> Result<Transformed, SourceError> {
+    fn transform(
+        &self,
+        parsed: CondaParsed,
+        bounds: &SourceBounds,
+    ) -> Result<Transformed, SourceError> {
         let version = match &self.catalog_version {
             Some(version) => version.clone(),
             None => newest_day(parsed.index.newest).ok_or_else(|| {
@@ -735,6 +739,10 @@ impl CatalogSource for CondaSource {
             extensions_excluded: false,
         };
         for (name, versions) in packages {
+            let mut versions: Vec<(String, Builds)> = versions.into_iter().collect();
+            skipped.extend(
+                bounds.keep_newest_versions(&name, &mut versions, |(version, _)| Some(version)),
+            );
             let package = transform_package(&subdir_names, versions, channel.remove(&name));
             snapshot.insert_package(
                 PackageKey {
@@ -756,7 +764,7 @@ fn newest_day(newest: Option<u64>) -> Option<String> {
 /// One package: its versions and their builds, with what channeldata says.
 fn transform_package(
     subdirs: &[&str],
-    versions: Versions,
+    versions: Vec<(String, Builds)>,
     channel: Option<ChannelPackage>,
 ) -> PackageSnapshot {
     let mut record_licenses = BTreeSet::new();
@@ -1103,7 +1111,9 @@ mod tests {
     }
 
     fn transform(source: &CondaSource, documents: &CondaDocuments) -> Transformed {
-        source.transform(source.parse(documents).unwrap()).unwrap()
+        source
+            .transform(source.parse(documents).unwrap(), &SourceBounds::DEFAULT)
+            .unwrap()
     }
 
     async fn fetch(source: &CondaSource) -> Result<CondaDocuments, SourceError> {
@@ -1754,7 +1764,7 @@ mod tests {
         let parsed = conda.parse(&untimed).unwrap();
         assert!(conda.versions(&parsed).is_empty());
         assert!(matches!(
-            conda.transform(parsed),
+            conda.transform(parsed, &SourceBounds::DEFAULT),
             Err(SourceError::Invalid(_))
         ));
     }

@@ -104,7 +104,7 @@ use super::registry::{
 use super::{CatalogSource, SourceError, fingerprint_parts};
 use crate::catalog::{CatalogKey, CatalogKind, CatalogType, CpuTarget};
 use crate::fetch::Fetcher;
-use crate::loader::{InvalidLoadRequest, LoadRequest, load_source};
+use crate::loader::{InvalidLoadRequest, LoadRequest, SourceBounds, load_source};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
@@ -316,13 +316,13 @@ impl CustomDocument {
 
     /// The snapshot the document describes, recording `source_url` as where
     /// it came from; entries with a problem are skipped and listed.
-    pub fn transform(self, source_url: &str) -> Transformed {
+    pub fn transform(self, source_url: &str, bounds: &SourceBounds) -> Transformed {
         let mut skipped = Vec::new();
         let mut packages: BTreeMap<PackageKey, PackageSnapshot> = BTreeMap::new();
         let mut first_at: HashMap<PackageKey, String> = HashMap::new();
         for (index, value) in self.packages.iter().enumerate() {
             let path = format!("packages[{index}]");
-            match read_package(&path, value, &mut skipped) {
+            match read_package(&path, value, bounds, &mut skipped) {
                 Ok((key, package)) => {
                     if let Some(first) = first_at.get(&key) {
                         let what = if key.is_extension {
@@ -436,8 +436,12 @@ impl CatalogSource for CustomSource {
         vec![document.catalog.version.clone()]
     }
 
-    fn transform(&self, document: CustomDocument) -> Result<Transformed, SourceError> {
-        Ok(document.transform(&self.data_url))
+    fn transform(
+        &self,
+        document: CustomDocument,
+        bounds: &SourceBounds,
+    ) -> Result<Transformed, SourceError> {
+        Ok(document.transform(&self.data_url, bounds))
     }
 }
 
@@ -524,6 +528,7 @@ fn read_catalog_part(tree: &Value) -> Result<CustomCatalog, Problem> {
 fn read_package(
     path: &str,
     value: &Value,
+    bounds: &SourceBounds,
     skipped: &mut Vec<SkippedEntry>,
 ) -> Result<(PackageKey, PackageSnapshot), Problem> {
     let entry = Entry::new(path, value, "a package", &PACKAGE_KEYS)?;
@@ -537,13 +542,18 @@ fn read_package(
         metadata: entry.metadata("metadata")?,
     };
     let is_extension = entry.flag("is_extension")?;
-    let versions = entry.list("versions")?;
+    let mut versions: Vec<(usize, &Value)> = entry.list("versions")?.iter().enumerate().collect();
+    skipped.extend(
+        bounds.keep_newest_versions(&name, &mut versions, |(_, value)| {
+            value.get("version").and_then(Value::as_str)
+        }),
+    );
     let mut package = PackageSnapshot {
         row,
         versions: BTreeMap::new(),
     };
     let mut first_at: HashMap<VersionKey, String> = HashMap::new();
-    for (index, value) in versions.iter().enumerate() {
+    for (index, value) in versions {
         let path = format!("{path}.versions[{index}]");
         match read_version(&path, value, skipped) {
             Ok((key, version)) => {
@@ -1231,13 +1241,15 @@ mod tests {
 
     /// The fixture as a snapshot, recorded as loaded from `file`.
     fn load(name: &str) -> Transformed {
-        parse_bytes(name, &read(name)).unwrap().transform("file")
+        parse_bytes(name, &read(name))
+            .unwrap()
+            .transform("file", &SourceBounds::DEFAULT)
     }
 
     fn load_json(document: &Value) -> Transformed {
         parse_bytes("test", &serde_json::to_vec(document).unwrap())
             .unwrap()
-            .transform("test")
+            .transform("test", &SourceBounds::DEFAULT)
     }
 
     fn error_of(text: &str) -> String {
@@ -1450,18 +1462,27 @@ mod tests {
         assert_eq!(yaml.format(), DocumentFormat::Yaml);
         assert_eq!(json.format(), DocumentFormat::Json);
         assert_eq!(yaml.catalog(), json.catalog());
-        assert_eq!(yaml.transform("file"), json.transform("file"));
+        assert_eq!(
+            yaml.transform("file", &SourceBounds::DEFAULT),
+            json.transform("file", &SourceBounds::DEFAULT)
+        );
         // JSON after a byte-order mark and white space is still JSON, and a
         // YAML document may start with `---`.
         let mut marked = "\u{feff}\n  ".as_bytes().to_vec();
         marked.extend(read("example.json"));
         let marked = parse_bytes("marked", &marked).unwrap();
         assert_eq!(marked.format(), DocumentFormat::Json);
-        assert_eq!(marked.transform("file"), load("example.yaml"));
+        assert_eq!(
+            marked.transform("file", &SourceBounds::DEFAULT),
+            load("example.yaml")
+        );
         let dashed = format!("---\n{}", String::from_utf8(read("example.yaml")).unwrap());
         let dashed = parse_bytes("dashed", dashed.as_bytes()).unwrap();
         assert_eq!(dashed.format(), DocumentFormat::Yaml);
-        assert_eq!(dashed.transform("file"), load("example.yaml"));
+        assert_eq!(
+            dashed.transform("file", &SourceBounds::DEFAULT),
+            load("example.yaml")
+        );
     }
 
     #[test]
@@ -1562,7 +1583,7 @@ mod tests {
             "packages": [{"name": "a", "name": "b"}, {"name": "c", "metadata": {"k": 1, "k": 2}}, {"name": "d"}]}"#;
         let repeated = parse_bytes("doc", text.as_bytes())
             .unwrap()
-            .transform("doc");
+            .transform("doc", &SourceBounds::DEFAULT);
         assert_eq!(
             repeated.skipped,
             [
@@ -2000,7 +2021,7 @@ mod tests {
         match parse_bytes("t", &serde_json::to_vec(document).unwrap()) {
             Err(error) => vec![error.to_string()],
             Ok(parsed) => parsed
-                .transform("t")
+                .transform("t", &SourceBounds::DEFAULT)
                 .skipped
                 .into_iter()
                 .map(|entry| format!("{}: {}", entry.entry, entry.reason))
@@ -2400,7 +2421,9 @@ mod tests {
             uploaded: None,
         };
         let fetcher = Fetcher::new(&FetchConfig::default()).unwrap();
-        let transformed = read_catalog(&source, &fetcher).await.unwrap();
+        let transformed = read_catalog(&source, &fetcher, &SourceBounds::DEFAULT)
+            .await
+            .unwrap();
         let mut expected = load("example.yaml");
         expected.snapshot.source_url = source.data_url.clone();
         assert_eq!(transformed, expected);
@@ -2419,7 +2442,9 @@ mod tests {
             data_url: fixture("missing.yaml"),
             uploaded: None,
         };
-        let error = read_catalog(&missing, &fetcher).await.unwrap_err();
+        let error = read_catalog(&missing, &fetcher, &SourceBounds::DEFAULT)
+            .await
+            .unwrap_err();
         assert!(
             error.to_string().ends_with("missing.yaml: not found"),
             "{error}"

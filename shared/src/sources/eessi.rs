@@ -28,7 +28,7 @@ use super::{
 };
 use crate::catalog::{CatalogKey, CatalogKind, CatalogType, CpuTarget};
 use crate::fetch::{Fetcher, join_location};
-use crate::loader::{InvalidLoadRequest, LoadRequest};
+use crate::loader::{InvalidLoadRequest, LoadRequest, SourceBounds};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot, insert_package,
@@ -282,17 +282,21 @@ impl CatalogSource for EessiSource {
         stacks.into_iter().map(str::to_owned).collect()
     }
 
-    fn transform(&self, parsed: EessiParsed) -> Result<Transformed, SourceError> {
+    fn transform(
+        &self,
+        parsed: EessiParsed,
+        bounds: &SourceBounds,
+    ) -> Result<Transformed, SourceError> {
         let stack = self.select_stack(&parsed.software)?;
         let known_stacks = &parsed.software.architectures_map;
         let default_stack = (known_stacks.len() == 1)
             .then(|| known_stacks.keys().next().cloned())
             .flatten();
         let mut build = Build::new(&stack, default_stack);
-        build.add_software(parsed.software.software);
+        build.add_software(parsed.software.software, bounds);
         if self.include_extensions {
             for (kind, document) in parsed.extensions {
-                build.add_extension_document(&kind, document.software);
+                build.add_extension_document(&kind, document.software, bounds);
             }
             build.add_extensions();
         }
@@ -452,7 +456,7 @@ impl<'a> Build<'a> {
             .or_else(|| self.default_stack.clone())
     }
 
-    fn add_software(&mut self, software: UniqueMap<Lenient<Software>>) {
+    fn add_software(&mut self, software: UniqueMap<Lenient<Software>>, bounds: &SourceBounds) {
         for name in software.duplicates {
             self.skip(Level::Package, format!("software {name:?}"), DUPLICATE_KEY);
         }
@@ -475,6 +479,7 @@ impl<'a> Build<'a> {
                 },
                 versions: BTreeMap::new(),
             };
+            let mut installations = Vec::new();
             for (index, entry) in software.versions.into_iter().enumerate() {
                 let entry_name = || format!("software {name:?} installation #{index}");
                 let installation = match entry.0 {
@@ -497,9 +502,16 @@ impl<'a> Build<'a> {
                     continue;
                 };
                 self.stack_of_module.insert(module.clone(), stack.clone());
-                if stack != self.stack {
-                    continue;
+                if stack == self.stack {
+                    installations.push((installation, module));
                 }
+            }
+            self.skipped.extend(bounds.keep_newest_versions(
+                &name,
+                &mut installations,
+                |(installation, _)| Some(&installation.version),
+            ));
+            for (installation, module) in installations {
                 let version = self.installation_version(&name, &module, &installation);
                 for extension in &installation.extensions {
                     self.extensions
@@ -612,7 +624,12 @@ impl<'a> Build<'a> {
 
     /// Records the extension installations of one extension document that
     /// belong to this stack; their parents must be main installations.
-    fn add_extension_document(&mut self, kind: &str, software: UniqueMap<Lenient<Software>>) {
+    fn add_extension_document(
+        &mut self,
+        kind: &str,
+        software: UniqueMap<Lenient<Software>>,
+        bounds: &SourceBounds,
+    ) {
         for name in software.duplicates {
             self.skip(
                 Level::Package,
@@ -628,7 +645,7 @@ impl<'a> Build<'a> {
                     continue;
                 }
             };
-            let mut used = false;
+            let mut installations = Vec::new();
             for (index, entry) in software.versions.into_iter().enumerate() {
                 let entry_name = || format!("{kind} extension {name:?} installation #{index}");
                 let installation = match entry.0 {
@@ -646,7 +663,15 @@ impl<'a> Build<'a> {
                         continue;
                     }
                 };
-                used = true;
+                installations.push((installation, parents));
+            }
+            self.skipped.extend(bounds.keep_newest_versions(
+                &name,
+                &mut installations,
+                |(installation, _)| Some(&installation.version),
+            ));
+            let used = !installations.is_empty();
+            for (installation, parents) in installations {
                 for parent in parents {
                     let install = self
                         .extensions

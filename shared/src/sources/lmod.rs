@@ -53,7 +53,7 @@ use super::registry::{
 use super::{CatalogSource, SourceError, fingerprint_parts, nullable, parse_document};
 use crate::catalog::{CatalogKey, CatalogKind, CatalogType, CpuTarget, InvalidCpuTarget};
 use crate::fetch::Fetcher;
-use crate::loader::{InvalidLoadRequest, LoadRequest};
+use crate::loader::{InvalidLoadRequest, LoadRequest, SourceBounds};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
@@ -494,11 +494,15 @@ impl CatalogSource for LmodSource {
         vec![self.version(parsed.dated)]
     }
 
-    fn transform(&self, parsed: LmodParsed) -> Result<Transformed, SourceError> {
+    fn transform(
+        &self,
+        parsed: LmodParsed,
+        bounds: &SourceBounds,
+    ) -> Result<Transformed, SourceError> {
         let targets = self.targets()?;
         let Grouped {
             groups,
-            skipped,
+            mut skipped,
             module_entries,
         } = group_packages(parsed.packages);
         let without_modules: Vec<&String> = groups
@@ -525,7 +529,7 @@ impl CatalogSource for LmodSource {
             extensions_excluded: false,
         };
         for (name, group) in groups {
-            if let Some(package) = build_package(&name, group, &targets) {
+            if let Some(package) = build_package(&name, group, &targets, bounds, &mut skipped) {
                 snapshot.insert_package(
                     PackageKey {
                         name,
@@ -700,12 +704,14 @@ fn build_package(
     name: &str,
     group: PackageGroup,
     targets: &[CpuTarget],
+    bounds: &SourceBounds,
+    skipped: &mut Vec<SkippedEntry>,
 ) -> Option<PackageSnapshot> {
     if group.modules.is_empty() {
         return None;
     }
     let info = group.info;
-    let versions: Vec<(String, String, Merged)> = group
+    let mut versions: Vec<(String, String, Merged)> = group
         .modules
         .into_iter()
         .map(|(full, copies)| {
@@ -720,6 +726,11 @@ fn build_package(
             (version, full, merged)
         })
         .collect();
+    skipped.extend(
+        bounds.keep_newest_versions(name, &mut versions, |(version, _, merged)| {
+            merged.versioned.then_some(version.as_str())
+        }),
+    );
     let default_name = info.default_version_name.as_deref();
     // `defaultVersionName` names a version; where none has it as its
     // version, it is the display name (`4.1.0.024` for `impi/4.1.0`).
@@ -1021,7 +1032,7 @@ mod tests {
 
     fn transform_with(source: &LmodSource, bytes: Vec<u8>) -> Transformed {
         let parsed = source.parse(&documents(bytes)).unwrap();
-        source.transform(parsed).unwrap()
+        source.transform(parsed, &SourceBounds::DEFAULT).unwrap()
     }
 
     fn load(file: &str) -> Transformed {
@@ -1572,7 +1583,7 @@ mod tests {
         let bytes = std::fs::read(data("wynton-etc_2022-05-16.json")).unwrap();
         let parsed = explicit.parse(&documents(bytes.clone())).unwrap();
         assert_eq!(explicit.versions(&parsed), ["2024.1"]);
-        let transformed = explicit.transform(parsed).unwrap();
+        let transformed = explicit.transform(parsed, &SourceBounds::DEFAULT).unwrap();
         assert_eq!(transformed.snapshot.key.version, "2024.1");
         assert_eq!(transformed.snapshot.metadata["date"], "2022-07-27");
 
@@ -1605,7 +1616,7 @@ mod tests {
         assert_eq!(documents.dated.source, DateSource::Modified);
         let parsed = source.parse(&documents).unwrap();
         assert_eq!(source.versions(&parsed), ["2022-05-16"]);
-        let transformed = source.transform(parsed).unwrap();
+        let transformed = source.transform(parsed, &SourceBounds::DEFAULT).unwrap();
         assert_eq!(transformed.snapshot.key.version, "2022-05-16");
         assert_eq!(
             transformed.snapshot.metadata["date_source"],

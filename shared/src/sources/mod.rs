@@ -28,6 +28,7 @@ pub static SOURCES: &[&SourceDefinition] = &[
 ];
 
 use crate::fetch::{FetchError, Fetcher};
+use crate::loader::SourceBounds;
 use crate::snapshot::Transformed;
 
 /// Why a source as a whole could not be turned into a catalog. Nothing is
@@ -96,19 +97,29 @@ pub trait CatalogSource: Send + Sync {
     fn versions(&self, parsed: &Self::Parsed) -> Vec<String>;
 
     /// Turns parsed documents into a snapshot; entries that cannot be
-    /// understood are skipped and listed, not fatal.
-    fn transform(&self, parsed: Self::Parsed) -> Result<Transformed, SourceError>;
+    /// understood are skipped and listed, not fatal. A package's version
+    /// entries are cut to `bounds` before they are built
+    /// ([`SourceBounds::keep_newest_versions`]).
+    fn transform(
+        &self,
+        parsed: Self::Parsed,
+        bounds: &SourceBounds,
+    ) -> Result<Transformed, SourceError>;
 }
 
-/// Runs a source from fetch to snapshot.
+/// Runs a source from fetch to a snapshot within `bounds`, as a load does
+/// before it compares and writes.
 pub async fn read_catalog<S: CatalogSource>(
     source: &S,
     fetcher: &Fetcher,
+    bounds: &SourceBounds,
 ) -> Result<Transformed, SourceError> {
     let documents = source.fetch(fetcher).await?;
     let parsed = source.parse(&documents)?;
     drop(documents);
-    source.transform(parsed)
+    let mut transformed = source.transform(parsed, bounds)?;
+    bounds.apply(&mut transformed);
+    Ok(transformed)
 }
 
 /// Bumped whenever a transform changes, so that a stored catalog whose

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::catalog::{CatalogKey, CatalogKind, CatalogType};
 use crate::fetch::Fetcher;
-use crate::loader::{InvalidLoadRequest, LoadRequest};
+use crate::loader::{InvalidLoadRequest, LoadRequest, SourceBounds};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
@@ -148,7 +148,11 @@ impl CatalogSource for SpackSource {
             .collect()
     }
 
-    fn transform(&self, document: SpackDocument) -> Result<Transformed, SourceError> {
+    fn transform(
+        &self,
+        document: SpackDocument,
+        bounds: &SourceBounds,
+    ) -> Result<Transformed, SourceError> {
         let version = match &self.catalog_version {
             Some(version) => version.clone(),
             None => catalog_version_from(document.last_update.as_deref()).ok_or_else(|| {
@@ -199,7 +203,7 @@ impl CatalogSource for SpackSource {
             .into_par_iter()
             .chain(aliased)
             .map(|(key, entry)| match entry.0 {
-                Ok(package) => Ok(transform_package(&key, package)),
+                Ok(package) => Ok(transform_package(&key, package, bounds)),
                 Err(reason) => Err(SkippedEntry {
                     level: Level::Package,
                     entry: format!("package {key:?}"),
@@ -234,13 +238,21 @@ fn catalog_version_from(last_update: Option<&str>) -> Option<String> {
 /// One package entry, with the version entries it had to leave out.
 fn transform_package(
     key: &str,
-    package: SpackPackage,
+    mut package: SpackPackage,
+    bounds: &SourceBounds,
 ) -> (PackageKey, PackageSnapshot, Vec<SkippedEntry>) {
-    let mut skipped = Vec::new();
     let name = package
         .name
+        .take()
         .filter(|name| !name.trim().is_empty())
         .unwrap_or_else(|| key.to_owned());
+    let mut skipped: Vec<SkippedEntry> = bounds
+        .keep_newest_versions(&name, &mut package.version, |entry| {
+            let version = entry.0.as_ref().ok()?.version.as_str();
+            (!version.trim().is_empty()).then_some(version)
+        })
+        .into_iter()
+        .collect();
     let mut aliases: Vec<String> = package
         .alias
         .iter()

@@ -1075,6 +1075,8 @@ async fn bad_requests_get_json_errors_naming_the_parameter() {
     for (query, detail) in [
         ("page_size=ten", "page_size: a positive integer is required"),
         ("page=-1", "page: a positive integer is required"),
+        ("page=0", "page: must be at least 1"),
+        ("page_size=0", "page_size: must be at least 1"),
         (
             "is_extension=maybe",
             "is_extension: true or false is required",
@@ -1296,6 +1298,23 @@ async fn openapi_document_lists_every_route_and_docs_and_health_answer() {
     for parameter in packages["parameters"].as_array().unwrap() {
         assert_eq!(parameter["required"], false, "{parameter}");
     }
+    // Every paginated list says where its pages and page sizes start.
+    let mut paginated = 0;
+    for (path, operations) in document.body["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["name"] == "page" || parameter["name"] == "page_size" {
+                    paginated += 1;
+                    assert_eq!(
+                        parameter["schema"]["minimum"].as_f64(),
+                        Some(1.0),
+                        "{method} {path}: {parameter}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(paginated >= 16, "{paginated} page parameters");
     let name = packages["parameters"]
         .as_array()
         .unwrap()

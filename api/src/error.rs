@@ -287,6 +287,14 @@ fn payload_problem(reason: &str) -> (String, String) {
 /// parser's reason names the type it expected (`"integer(uint64)"`).
 fn parameter_message(param: &ParseParamError) -> String {
     let reason = param.reason.as_str();
+    // A documented minimum: `verification failed. minimum(1, exclusive: false)`.
+    if let Some(least) = reason
+        .strip_prefix("verification failed. minimum(")
+        .and_then(|rest| rest.split_once(','))
+        .map(|(least, _)| least)
+    {
+        return format!("{}: must be at least {least}", param.name);
+    }
     let needed = if reason.contains("\"integer(uint") {
         "a positive integer is required"
     } else if reason.contains("\"integer(") {

@@ -296,10 +296,10 @@ impl JobsApi {
         /// Loads enqueued by this refresh job.
         parent: Query<Option<Uuid>>,
         /// Page number, from 1.
-        #[oai(example = "examples::page")]
+        #[oai(example = "examples::page", validator(minimum(value = "1")))]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
-        #[oai(example = "examples::page_size")]
+        #[oai(example = "examples::page_size", validator(minimum(value = "1")))]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<JobList> {
         caller.require_staff()?;

@@ -274,10 +274,10 @@ impl OfferingsApi {
         /// Case-insensitive part of the offering name.
         name: Query<Option<String>>,
         /// Page number, from 1.
-        #[oai(example = "examples::page")]
+        #[oai(example = "examples::page", validator(minimum(value = "1")))]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
-        #[oai(example = "examples::page_size")]
+        #[oai(example = "examples::page_size", validator(minimum(value = "1")))]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<OfferingList> {
         caller.require_reader(&self.state)?;
@@ -728,10 +728,10 @@ impl LinksApi {
         /// `partition_priority`, each with `-` for descending.
         o: Query<Option<Vec<String>>>,
         /// Page number, from 1.
-        #[oai(example = "examples::page")]
+        #[oai(example = "examples::page", validator(minimum(value = "1")))]
         page: Query<Option<u64>>,
         /// Rows per page (default 10, at most 300).
-        #[oai(example = "examples::page_size")]
+        #[oai(example = "examples::page_size", validator(minimum(value = "1")))]
         page_size: Query<Option<u64>>,
     ) -> ApiResult<LinkList> {
         caller.require_reader(&self.state)?;

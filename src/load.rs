@@ -238,10 +238,18 @@ fn render(report: &LoadReport) -> String {
                 entry.level, entry.entry, entry.reason
             ));
         }
-        if report.skipped.len() > SKIPPED_SHOWN {
+        let total = report.skipped_count();
+        let listed = report.skipped.len() as u64;
+        let shown = listed.min(SKIPPED_SHOWN as u64);
+        if total > listed {
+            out.push_str(&format!(
+                "  … and {} more (--json lists the first {listed})\n",
+                total - shown
+            ));
+        } else if total > shown {
             out.push_str(&format!(
                 "  … and {} more (--json lists them all)\n",
-                report.skipped.len() - SKIPPED_SHOWN
+                total - shown
             ));
         }
     }
@@ -265,5 +273,23 @@ mod tests {
             versions_line(&offered, &["2023.06", "2025.06"]),
             "the source has 2023.06, 2025.06; loaded 2023.06, 2025.06"
         );
+    }
+
+    #[test]
+    fn skipped_entries_beyond_the_listed_ones_are_counted() {
+        let entry = |n: usize| softcat_shared::snapshot::SkippedEntry {
+            level: softcat_shared::snapshot::Level::Version,
+            entry: format!("package \"p\" version entry #{n}"),
+            reason: "bad".into(),
+        };
+        let key = softcat_shared::catalog::CatalogKey::new("Spack", "1");
+        let kind = softcat_shared::sources::spack::KIND;
+        let all = LoadReport::new(key.clone(), kind, (0..30).map(entry).collect());
+        assert!(render(&all).contains("  … and 10 more (--json lists them all)\n"));
+
+        // A reload of unchanged documents lists what the catalog kept.
+        let mut kept = LoadReport::new(key, kind, (0..25).map(entry).collect());
+        kept.versions.skipped = 1_500;
+        assert!(render(&kept).contains("  … and 1480 more (--json lists the first 25)\n"));
     }
 }

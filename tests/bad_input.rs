@@ -6,7 +6,7 @@ mod support;
 use serde_json::{Value, json};
 use softcat_shared::config::FetchConfig;
 use softcat_shared::fetch::FetchError;
-use softcat_shared::loader::{LoadError, LoadOutcome};
+use softcat_shared::loader::{LoadError, LoadOptions, LoadOutcome};
 use softcat_shared::snapshot::Level;
 use softcat_shared::sources::SourceError;
 use support::*;
@@ -178,6 +178,42 @@ async fn a_source_over_the_size_cap_is_refused() {
         "{error}"
     );
     assert_eq!(db.dump().await, before);
+}
+
+/// A forced load of a source with many bad entries keeps a bounded list of
+/// them on its catalog, and a reload of the same documents still reports
+/// every one by count.
+#[tokio::test]
+async fn many_skipped_entries_leave_a_bounded_summary() {
+    let db = TestDb::new().await;
+    let dir = TempDir::new();
+    let mut document: Value = serde_json::from_str(&sample_text()).unwrap();
+    let bad: Vec<Value> = (0..1_500).map(|_| json!({"version": 5})).collect();
+    document["packages"]["many-bad"] = json!({"name": "many-bad", "version": bad});
+    let path = dir.write("repology.json", document.to_string());
+    let forced = LoadOptions {
+        allow_shrink: true,
+        ..FIRST_LOAD
+    };
+    let first = db
+        .load_spack(&spack_source(path.clone()), forced)
+        .await
+        .expect("forced past the skip guard");
+    assert_eq!(first.versions.skipped, 1_500);
+    assert_eq!(first.skipped.len(), 1_500, "a load lists every entry");
+    let kept = db
+        .count("SELECT jsonb_array_length(load_summary->'skipped')::bigint FROM software_catalogs")
+        .await;
+    assert_eq!(kept, 1_000);
+
+    let again = db
+        .load_spack(&spack_source(path), UPDATE)
+        .await
+        .expect("unchanged");
+    assert_eq!(again.outcome, LoadOutcome::Unchanged);
+    assert_eq!(again.versions.skipped, 1_500);
+    assert_eq!(again.skipped_count(), 1_500);
+    assert_eq!(again.skipped[..], first.skipped[..1_000]);
 }
 
 /// A compressed answer is held to the cap by its unpacked size: a small

@@ -343,9 +343,8 @@ async fn stored_versions(
 fn load_result(report: &LoadReport) -> Value {
     let mut result = serde_json::to_value(report).unwrap_or(Value::Null);
     if let Some(skipped) = result.get_mut("skipped").and_then(Value::as_array_mut) {
-        let total = skipped.len();
         skipped.truncate(SKIPPED_IN_RESULT);
-        result["skipped_count"] = json!(total);
+        result["skipped_count"] = json!(report.skipped_count());
     }
     result
 }

@@ -117,7 +117,49 @@ impl LoadError {
 struct LoadSummary {
     #[serde(flatten)]
     size: SnapshotSize,
+    /// The first [`SKIPPED_KEPT`] skipped entries: a source of a million
+    /// bad entries must not become a catalog row of that size.
     skipped: Vec<SkippedEntry>,
+    /// Skipped entries per level, all of them; absent in summaries written
+    /// before the list was cut, which listed every entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    skipped_counts: Option<SkippedCounts>,
+}
+
+/// How many skipped entries a catalog's load summary names.
+const SKIPPED_KEPT: usize = 1_000;
+
+/// Skipped entries per level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct SkippedCounts {
+    packages: u64,
+    versions: u64,
+    targets: u64,
+}
+
+impl LoadSummary {
+    fn of(size: SnapshotSize, report: &LoadReport) -> Self {
+        Self {
+            size,
+            skipped: report.skipped.iter().take(SKIPPED_KEPT).cloned().collect(),
+            skipped_counts: Some(SkippedCounts {
+                packages: report.packages.skipped,
+                versions: report.versions.skipped,
+                targets: report.targets.skipped,
+            }),
+        }
+    }
+
+    /// The report of a load that found these documents already loaded.
+    fn report(self, catalog: CatalogKey, kind: CatalogKind) -> LoadReport {
+        let mut report = LoadReport::new(catalog, kind, self.skipped);
+        if let Some(counts) = self.skipped_counts {
+            report.packages.skipped = counts.packages;
+            report.versions.skipped = counts.versions;
+            report.targets.skipped = counts.targets;
+        }
+        report
+    }
 }
 
 /// Reads a source and loads it: fetch → parse → transform → load. When the
@@ -204,14 +246,15 @@ async fn unchanged_source(
         row.try_get::<String>("", "name")?,
         row.try_get::<String>("", "version")?,
     );
-    let mut report = LoadReport::new(key, kind, summary.skipped);
+    let size = summary.size;
+    let mut report = summary.report(key, kind);
     report.catalog_uuid = Some(row.try_get("", "uuid")?);
     report.outcome = if !options.update_existing {
         LoadOutcome::LeftExisting
     } else {
-        report.packages.unchanged = summary.size.packages;
-        report.versions.unchanged = summary.size.versions;
-        report.targets.unchanged = summary.size.targets;
+        report.packages.unchanged = size.packages;
+        report.versions.unchanged = size.versions;
+        report.targets.unchanged = size.targets;
         if options.dry_run {
             LoadOutcome::DryRun
         } else {
@@ -316,10 +359,7 @@ pub async fn load_snapshot(
         progress,
     )
     .await?;
-    let summary = LoadSummary {
-        size: snapshot.size(),
-        skipped: report.skipped.clone(),
-    };
+    let summary = LoadSummary::of(snapshot.size(), &report);
     record_load(&txn, catalog_id, source_fingerprint, &summary).await?;
     txn.commit().await?;
     let write_elapsed = write_started.elapsed();
@@ -495,4 +535,28 @@ async fn update_catalog(
         ))
         .await?;
     Ok(result.rows_affected() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Level;
+
+    #[test]
+    fn a_summary_written_before_the_counts_counts_its_list() {
+        let written_before: LoadSummary = serde_json::from_value(serde_json::json!({
+            "packages": 2, "versions": 3, "targets": 4,
+            "skipped": [
+                {"level": "version", "entry": "package \"a\" version entry #0", "reason": "bad"},
+                {"level": "target", "entry": "package \"a\" version \"1\"", "reason": "bad"},
+            ],
+        }))
+        .unwrap();
+        let report =
+            written_before.report(CatalogKey::new("Spack", "1"), crate::sources::spack::KIND);
+        assert_eq!(report.versions.skipped, 1);
+        assert_eq!(report.targets.skipped, 1);
+        assert_eq!(report.skipped_count(), 2);
+        assert_eq!(report.skipped[0].level, Level::Version);
+    }
 }

@@ -117,6 +117,12 @@ impl LoadReport {
         }
     }
 
+    /// Entries skipped at all levels; `skipped` may list fewer (a reload of
+    /// unchanged documents lists those its catalog kept).
+    pub fn skipped_count(&self) -> u64 {
+        self.packages.skipped + self.versions.skipped + self.targets.skipped
+    }
+
     /// Rows written at all levels.
     pub fn rows_written(&self) -> u64 {
         self.packages.written() + self.versions.written() + self.targets.written()

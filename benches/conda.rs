@@ -25,10 +25,11 @@
 
 #[path = "support/heap.rs"]
 mod heap;
+#[path = "support/measure.rs"]
+mod measure;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -38,15 +39,10 @@ use softcat_shared::loader::SourceBounds;
 use softcat_shared::sources::CatalogSource;
 use softcat_shared::sources::conda::CondaSource;
 
+use measure::measure;
+
 /// The size of conda-forge's `linux-64/repodata.json`.
 const TARGET_BYTES: usize = 200 * 1000 * 1000;
-const ROUNDS: usize = 3;
-
-struct Step {
-    label: &'static str,
-    wall: Duration,
-    peak_mib: f64,
-}
 
 fn main() -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("softcat-bench-conda-{}", std::process::id()));
@@ -147,27 +143,6 @@ fn run(scratch: &Path) -> anyhow::Result<()> {
         transform.wall.as_secs_f64() / tree.wall.as_secs_f64()
     );
     Ok(())
-}
-
-/// Runs `step` [`ROUNDS`] times: the fastest time and the largest peak.
-fn measure(
-    label: &'static str,
-    mut step: impl FnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<Step> {
-    let mut wall = Duration::MAX;
-    let mut peak: f64 = 0.0;
-    for _ in 0..ROUNDS {
-        let before = heap::reset_peak();
-        let started = Instant::now();
-        step()?;
-        wall = wall.min(started.elapsed());
-        peak = peak.max(heap::peak_since(before));
-    }
-    Ok(Step {
-        label,
-        wall,
-        peak_mib: peak,
-    })
 }
 
 /// Writes copies of the original's records, renamed per copy, until the

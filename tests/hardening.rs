@@ -24,7 +24,12 @@ fn address(app: &TestApp) -> String {
 /// anything the head promises, and reads the answer's status line and body
 /// within `within`.
 async fn raw(app: &TestApp, head: &str, body: &[u8], within: Duration) -> (u16, Value) {
-    let mut stream = TcpStream::connect(address(app)).await.expect("connect");
+    let stream = TcpStream::connect(address(app)).await.expect("connect");
+    raw_on(stream, head, body, within).await
+}
+
+/// [`raw`] on a connection already open.
+async fn raw_on(mut stream: TcpStream, head: &str, body: &[u8], within: Duration) -> (u16, Value) {
     stream.write_all(head.as_bytes()).await.expect("write head");
     stream.write_all(body).await.expect("write body");
     let mut answer = Vec::new();
@@ -438,6 +443,59 @@ async fn connections_beyond_the_limit_are_refused_until_some_close() {
     drop(streams);
 }
 
+/// A connection to the app from another address of this machine: all of
+/// 127.0.0.0/8 is the loopback interface.
+async fn connect_from(app: &TestApp, source: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{source}:0").parse().expect("source address"))
+        .expect("bind the source address");
+    socket
+        .connect(address(app).parse().expect("app address"))
+        .await
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn one_client_cannot_take_every_connection() {
+    let app = TestApp::spawn_with(|api| {
+        api.max_connections = 16;
+        api.max_connections_per_client = 4;
+    })
+    .await;
+    let health = "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect_from(&app, "127.0.0.2").await;
+        stream.write_all(b"GET /hea").await.expect("write");
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // One more from that client is refused, saying why.
+    let stream = connect_from(&app, "127.0.0.2").await;
+    let (status, body) = raw_on(stream, health, b"", Duration::from_secs(2)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("from this address")),
+        "{body}"
+    );
+    // Other clients are served while it holds its share.
+    for source in ["127.0.0.1", "127.0.0.3"] {
+        let stream = connect_from(&app, source).await;
+        let (status, _) = raw_on(stream, health, b"", Duration::from_secs(2)).await;
+        assert_eq!(status, 200, "from {source}");
+    }
+    // A connection it closes gives its slot back.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stream = connect_from(&app, "127.0.0.2").await;
+    let (status, _) = raw_on(stream, health, b"", Duration::from_secs(2)).await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn a_page_past_the_last_is_404_naming_page() {
     let app = TestApp::with_samples().await;
@@ -583,6 +641,20 @@ async fn text_fields_are_bounded_and_control_characters_refused() {
             json!({"SOFTWARE_CATALOG_SPACK_VERSION": long(5_000)}),
             "SOFTWARE_CATALOG_SPACK_VERSION",
         ),
+        (
+            Method::POST,
+            "/api/marketplace-software-catalogs/".to_owned(),
+            json!({"name": "A", "version": "1", "catalog_type": "source_package",
+                   "source_url": "javascript:alert(1)"}),
+            "source_url",
+        ),
+        (
+            Method::POST,
+            "/api/marketplace-software-catalogs/".to_owned(),
+            json!({"name": "A", "version": "1", "catalog_type": "source_package",
+                   "source_url": " data:text/html,<script>x</script>"}),
+            "source_url",
+        ),
     ];
     for (method, path, body, field) in cases {
         let answer = app
@@ -647,7 +719,8 @@ async fn text_fields_are_bounded_and_control_characters_refused() {
             Some(&staff),
             Some(
                 json!({"name": long(255), "version": long(255), "catalog_type": "source_package",
-                        "description": "line one\nline two\ttabbed"}),
+                        "description": "line one\nline two\ttabbed",
+                        "source_url": "https://example.org/catalog.json"}),
             ),
         )
         .await;

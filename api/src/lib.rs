@@ -5,6 +5,7 @@
 
 mod auth;
 mod cache;
+mod client_slots;
 mod error;
 mod filters;
 mod listing;
@@ -184,10 +185,15 @@ pub struct ApiServer {
     grace: Duration,
     header_read_timeout: Duration,
     max_connections: usize,
+    max_connections_per_client: usize,
 }
 
 /// The answer to a connection over [`ApiConfig::max_connections`](softcat_shared::config::ApiConfig).
 const TOO_MANY_CONNECTIONS: &str = "{\"detail\": \"too many connections; try again shortly\"}";
+/// The answer to a connection over
+/// [`ApiConfig::max_connections_per_client`](softcat_shared::config::ApiConfig).
+const TOO_MANY_FROM_CLIENT: &str =
+    "{\"detail\": \"too many connections from this address; close some and try again\"}";
 
 impl ApiServer {
     /// Binds the configured address (port 0 picks a free one).
@@ -214,6 +220,7 @@ impl ApiServer {
             grace: Duration::from_secs(api.shutdown_grace_secs),
             header_read_timeout: api.header_read_timeout(),
             max_connections: api.max_connections,
+            max_connections_per_client: api.max_connections_per_client,
             state: AppState::new(db, config, queue),
         })
     }
@@ -230,8 +237,9 @@ impl ApiServer {
     /// knowledge) with its header-read timeout: a connection that sends
     /// nothing, or does not finish a request's headers, within
     /// `api.header_read_timeout_secs` is closed. At most
-    /// `api.max_connections` connections are served at once; one more is
-    /// answered 503 and closed.
+    /// `api.max_connections` connections are served at once, and at most
+    /// `api.max_connections_per_client` from one client
+    /// ([`client_slots`]); one more is answered 503 and closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let Self {
             listener,
@@ -239,9 +247,15 @@ impl ApiServer {
             grace,
             header_read_timeout,
             max_connections,
+            max_connections_per_client,
         } = self;
         let local_addr = listener.local_addr()?;
-        tracing::info!(address = %local_addr, max_connections, "API listening");
+        tracing::info!(
+            address = %local_addr,
+            max_connections,
+            max_connections_per_client,
+            "API listening"
+        );
         let follower = tokio::spawn(cache::follow_generation(state.clone()));
         let endpoint = Arc::new(app(state));
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -250,6 +264,7 @@ impl ApiServer {
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout);
         let permits = Arc::new(Semaphore::new(max_connections));
+        let client_slots = client_slots::ClientSlots::new(max_connections_per_client);
         let saturated = AtomicBool::new(false);
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
@@ -268,11 +283,16 @@ impl ApiServer {
                             continue;
                         }
                     };
+                    let Some(client_slot) = client_slots.acquire(remote_addr.ip()) else {
+                        tracing::debug!(%remote_addr, "client connection limit reached");
+                        refuse(&stream, TOO_MANY_FROM_CLIENT);
+                        continue;
+                    };
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
                         if !saturated.swap(true, Ordering::Relaxed) {
                             tracing::warn!(max_connections, "connection limit reached; refusing connections");
                         }
-                        refuse(&stream);
+                        refuse(&stream, TOO_MANY_CONNECTIONS);
                         continue;
                     };
                     saturated.store(false, Ordering::Relaxed);
@@ -280,7 +300,7 @@ impl ApiServer {
                     let endpoint = endpoint.clone();
                     let watcher = graceful.watcher();
                     connections.spawn(async move {
-                        let _permit = permit;
+                        let _held = (permit, client_slot);
                         // hyper's header timer starts once the protocol is known,
                         // from the first byte: wait for that byte as long.
                         let mut first = [0u8; 1];
@@ -340,11 +360,11 @@ async fn answer<E: Endpoint>(
 
 /// Answers a connection over the limit with a 503, as far as the socket
 /// takes it without waiting, and closes it.
-fn refuse(stream: &TcpStream) {
+fn refuse(stream: &TcpStream, detail: &str) {
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{TOO_MANY_CONNECTIONS}",
-        TOO_MANY_CONNECTIONS.len()
+         content-length: {}\r\nconnection: close\r\n\r\n{detail}",
+        detail.len()
     );
     let _ = stream.try_write(answer.as_bytes());
 }

@@ -152,6 +152,10 @@ pub struct ApiConfig {
     /// Connections served at once; further ones are answered 503 and
     /// closed until some close. Keep it below the process's file limit.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 client: its /64) may hold at
+    /// once, so that one client cannot take them all; 0 for no such limit
+    /// (behind a reverse proxy every connection comes from the proxy).
+    pub max_connections_per_client: usize,
 }
 
 impl ApiConfig {
@@ -193,6 +197,7 @@ impl Default for Config {
                 shutdown_grace_secs: 10,
                 header_read_timeout_secs: 30,
                 max_connections: 1024,
+                max_connections_per_client: 128,
             },
             jobs: JobsConfig {
                 queue: "softcat:jobs".into(),

@@ -141,7 +141,8 @@ pub struct CatalogCreate {
     /// `package_manager` or `environment_module`.
     #[oai(validator(max_length = 50, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     pub catalog_type: String,
-    /// Where the data comes from.
+    /// Where the data comes from: an http or https URL, a file: URL or a
+    /// path.
     #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     #[oai(nullable)]
     pub source_url: Option<String>,
@@ -173,7 +174,8 @@ pub struct CatalogUpdate {
     #[oai(validator(max_length = 50, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     #[oai(nullable)]
     pub catalog_type: Option<String>,
-    /// Where the data comes from.
+    /// Where the data comes from: an http or https URL, a file: URL or a
+    /// path.
     #[oai(validator(max_length = 2048, pattern = "^[^\\x00-\\x1F\\x7F]*$"))]
     #[oai(nullable)]
     pub source_url: Option<String>,

@@ -212,6 +212,17 @@ impl CatalogFields {
                 return Err(BadParameter::new(field, "may not contain NUL characters"));
             }
         }
+        if let Some(location) = &self.source_url
+            && let Some(scheme) = foreign_scheme(location)
+        {
+            return Err(BadParameter::new(
+                "source_url",
+                format!(
+                    "{scheme}: is not a source location; give an http or https URL, \
+                     a file: URL or a path"
+                ),
+            ));
+        }
         self.catalog_type
             .as_deref()
             .map(|value| {
@@ -228,6 +239,15 @@ impl CatalogFields {
             })
             .transpose()
     }
+}
+
+/// The scheme of a location that names one other than the places sources
+/// are read from (`javascript:`, `data:` …), which a page showing the
+/// location as a link must never be given; `None` for an http, https or
+/// file URL, a path, or an empty location.
+fn foreign_scheme(location: &str) -> Option<String> {
+    let url = url::Url::parse(location.trim()).ok()?;
+    (!matches!(url.scheme(), "http" | "https" | "file")).then(|| url.scheme().to_owned())
 }
 
 /// Creates a catalog; name, version and type are required.
@@ -324,5 +344,36 @@ fn duplicate_name(error: DbErr, name: &str, version: &str) -> BrowseError {
             format!("a catalog {name} {version} already exists"),
         )),
         _ => BrowseError::Db(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::foreign_scheme;
+
+    #[test]
+    fn a_source_location_is_a_web_or_file_url_or_a_path() {
+        for fine in [
+            "",
+            "https://packages.spack.io/data/repology.json",
+            "http://mirror.example.org/eessi/",
+            "file:///srv/data/repology.json",
+            "/srv/data/repology.json",
+            "samples/eessi",
+        ] {
+            assert_eq!(foreign_scheme(fine), None, "{fine}");
+        }
+        for (foreign, scheme) in [
+            ("javascript:alert(1)", "javascript"),
+            ("  JavaScript:alert(1)", "javascript"),
+            ("data:text/html,x", "data"),
+            ("vbscript:x", "vbscript"),
+        ] {
+            assert_eq!(
+                foreign_scheme(foreign).as_deref(),
+                Some(scheme),
+                "{foreign}"
+            );
+        }
     }
 }

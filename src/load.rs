@@ -233,10 +233,9 @@ fn render(report: &LoadReport) -> String {
     if !report.skipped.is_empty() {
         out.push_str("\nskipped entries:\n");
         for entry in report.skipped.iter().take(SKIPPED_SHOWN) {
-            out.push_str(&format!(
-                "  {} {}: {}\n",
-                entry.level, entry.entry, entry.reason
-            ));
+            // The entry names its level (`package "zlib"`, `package "zlib"
+            // version entry #3`).
+            out.push_str(&format!("  {}: {}\n", entry.entry, entry.reason));
         }
         let total = report.skipped_count();
         let listed = report.skipped.len() as u64;
@@ -285,7 +284,12 @@ mod tests {
         let key = softcat_shared::catalog::CatalogKey::new("Spack", "1");
         let kind = softcat_shared::sources::spack::KIND;
         let all = LoadReport::new(key.clone(), kind, (0..30).map(entry).collect());
-        assert!(render(&all).contains("  … and 10 more (--json lists them all)\n"));
+        let text = render(&all);
+        assert!(
+            text.contains("\n  package \"p\" version entry #0: bad\n"),
+            "{text}"
+        );
+        assert!(text.contains("  … and 10 more (--json lists them all)\n"));
 
         // A reload of unchanged documents lists what the catalog kept.
         let mut kept = LoadReport::new(key, kind, (0..25).map(entry).collect());

@@ -208,11 +208,7 @@ async fn execute(
     let failed = |error: &dyn std::fmt::Display| AttemptError::Failed(error.to_string());
     match spec {
         JobSpec::Load(request) => {
-            let progress = RecordProgress {
-                db: db.clone(),
-                job_id: job.id,
-                worker: context.worker_name.clone(),
-            };
+            let progress = RecordProgress::start(db, job.id, &context.worker_name);
             let limits = LoadLimits::from_config(&context.config, request.source);
             let report = request
                 .run(db, &context.fetcher, limits, &progress)
@@ -383,18 +379,62 @@ struct RecordProgress {
     db: DatabaseConnection,
     job_id: uuid::Uuid,
     worker: String,
+    phases: LatestWriter,
+}
+
+impl RecordProgress {
+    fn start(db: &DatabaseConnection, job_id: uuid::Uuid, worker: &str) -> Self {
+        let writer = db.clone();
+        let phases = LatestWriter::start(move |progress| {
+            let db = writer.clone();
+            async move {
+                if let Err(error) = records::record_progress(&db, job_id, progress).await {
+                    tracing::debug!(%error, "could not record progress");
+                }
+            }
+        });
+        Self {
+            db: db.clone(),
+            job_id,
+            worker: worker.to_owned(),
+            phases,
+        }
+    }
+}
+
+/// Writes values one at a time, in the order they are given, the latest
+/// replacing any not yet written: a record of progress that never goes
+/// back to an earlier phase, however the writes are scheduled. Its task
+/// ends once it is dropped and its last value is written.
+struct LatestWriter(tokio::sync::watch::Sender<Option<Value>>);
+
+impl LatestWriter {
+    fn start<W, F>(write: W) -> Self
+    where
+        W: Fn(Value) -> F + Send + 'static,
+        F: Future<Output = ()> + Send,
+    {
+        let (values, mut latest) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            while latest.changed().await.is_ok() {
+                let value = latest.borrow_and_update().clone();
+                if let Some(value) = value {
+                    write(value).await;
+                }
+            }
+        });
+        Self(values)
+    }
+
+    fn write(&self, value: Value) {
+        self.0.send_replace(Some(value));
+    }
 }
 
 impl Progress for RecordProgress {
     fn phase(&self, phase: Phase, total: Option<u64>) {
-        let db = self.db.clone();
-        let job_id = self.job_id;
-        let progress = json!({"phase": phase.name(), "total": total});
-        tokio::spawn(async move {
-            if let Err(error) = records::record_progress(&db, job_id, progress).await {
-                tracing::debug!(%error, "could not record progress");
-            }
-        });
+        self.phases
+            .write(json!({"phase": phase.name(), "total": total}));
     }
 
     fn advance(&self, _: u64) {}
@@ -409,25 +449,54 @@ impl Progress for RecordProgress {
     }
 
     fn retry(&self, phase: Phase, retry: u32, of: u32) {
-        let db = self.db.clone();
-        let job_id = self.job_id;
-        let progress = json!({
+        self.phases.write(json!({
             "phase": phase.name(),
             "detail": crate::loader::retry_text(phase, retry, of),
             "retry": retry,
             "retries": of,
-        });
-        tokio::spawn(async move {
-            if let Err(error) = records::record_progress(&db, job_id, progress).await {
-                tracing::debug!(%error, "could not record progress");
-            }
-        });
+        }));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn progress_is_written_in_order_and_ends_with_the_latest() {
+        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = written.clone();
+        let writer = LatestWriter::start(move |value| {
+            let record = record.clone();
+            async move {
+                // Writes that take varied time, as database round trips do.
+                let n = value.as_u64().unwrap();
+                tokio::time::sleep(Duration::from_millis(n % 3)).await;
+                record.lock().unwrap().push(n);
+            }
+        });
+        for n in 0..200u64 {
+            writer.write(json!(n));
+            if n % 7 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(writer);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while written.lock().unwrap().last() != Some(&199) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                written.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let written = written.lock().unwrap();
+        assert!(
+            written.windows(2).all(|pair| pair[0] < pair[1]),
+            "went back: {written:?}"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_is_bounded() {

@@ -133,9 +133,14 @@ impl fmt::Display for ShrinkRefusal {
                     self.guard.name()
                 )?;
                 if self.skipped > 0 {
+                    let entries = if self.skipped == 1 {
+                        "entry"
+                    } else {
+                        "entries"
+                    };
                     write!(
                         f,
-                        " that can be loaded ({} entries skipped)",
+                        " that can be loaded ({} {entries} skipped)",
                         thousands(self.skipped)
                     )?;
                 }
@@ -302,6 +307,12 @@ mod tests {
         assert!(message.contains("all 8,931 stored packages"), "{message}");
         assert!(message.contains("8,931 entries skipped"), "{message}");
         assert!(message.contains("--allow-shrink"), "{message}");
+
+        let one_skipped = report(counts(0, 0, 8931, 1), counts(0, 0, 43364, 0));
+        let message = check(&one_skipped, SnapshotSize::default(), limits)
+            .expect("refused")
+            .to_string();
+        assert!(message.contains("(1 entry skipped)"), "{message}");
     }
 
     #[test]

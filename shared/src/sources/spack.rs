@@ -94,15 +94,17 @@ struct SpackPackage {
     version: Vec<Lenient<SpackVersion>>,
 }
 
+/// One version entry. A package may list a great many (each is held until
+/// the newest are chosen), so the fields most entries lack are boxed.
 #[derive(Debug, Deserialize)]
 struct SpackVersion {
     version: String,
     #[serde(default)]
     downloads: Value,
     #[serde(default, deserialize_with = "nullable")]
-    branch: Option<String>,
+    branch: Option<Box<str>>,
     #[serde(default)]
-    repositories: Option<Value>,
+    repositories: Option<Box<Value>>,
 }
 
 impl RegisteredSource for SpackSource {
@@ -298,10 +300,10 @@ fn transform_package(
             strings(download_urls(version.downloads)),
         );
         if let Some(branch) = version.branch {
-            metadata.insert("branch".into(), Value::String(branch));
+            metadata.insert("branch".into(), Value::String(branch.into()));
         }
         if let Some(repositories) = version.repositories {
-            metadata.insert("repositories".into(), repositories);
+            metadata.insert("repositories".into(), *repositories);
         }
         snapshot.insert_version(
             VersionKey {

@@ -287,6 +287,14 @@ async fn an_unreachable_or_missing_source_fails_and_changes_nothing() {
         ),
         "{error}"
     );
+    // The message says why, not only that sending failed.
+    assert!(
+        error
+            .to_string()
+            .to_lowercase()
+            .contains("connection refused"),
+        "{error}"
+    );
 
     let server = FileServer::serve(&data_dir().join("spack")).await;
     let error = db

@@ -57,7 +57,7 @@ pub enum FetchError {
         attempts: u32,
     },
     /// Connecting, sending or receiving failed (after the retries).
-    #[error("{location}: {source}")]
+    #[error("{location}: {}", with_causes(source))]
     Transport {
         /// The location as given.
         location: String,
@@ -350,6 +350,22 @@ fn reserve_within(body: &mut Vec<u8>, more: usize, limit: u64) {
 
 /// The size up to which a body of unknown length grows by doubling.
 const GROWTH_STEP_LIMIT: usize = 16 * 1024 * 1024;
+
+/// An error and its causes in one line (`error sending request for url
+/// (…): operation timed out`): reqwest's own message leaves out why.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let message = error.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = error.source();
+    }
+    text
+}
 
 /// Joins a document name onto a base location (URL or directory).
 pub fn join_location(base: &str, name: &str) -> String {

@@ -51,6 +51,9 @@ impl SourceBounds {
         version: impl Fn(&T) -> Option<&str>,
     ) -> Option<SkippedEntry> {
         let max = self.max_versions_per_package;
+        if entries.len() <= max {
+            return None;
+        }
         let mut readable: Vec<(usize, &str)> = entries
             .iter()
             .enumerate()

@@ -251,6 +251,36 @@ async fn bodies_over_the_limit_are_413_before_they_are_read() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
 }
 
+/// A client still sending a body far over the limit gets the 413, not a
+/// reset connection: curl streaming 200 MB chunked from its standard input
+/// (which, before the rest of a refused body was read and discarded,
+/// reported a broken pipe in about a third of the runs).
+#[tokio::test]
+async fn a_client_still_sending_gets_its_413() {
+    let app = TestApp::spawn(false).await;
+    let staff = app.token("staff", true).await;
+    let url = format!("{}/api/marketplace-software-catalogs/", app.base);
+    for run in 0..8 {
+        let output = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                "head -c 200M /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST \
+                 -H 'Content-Type: application/json' -H \"Authorization: Token $TOKEN\" -T - \"$URL\"",
+            )
+            .env("TOKEN", &staff)
+            .env("URL", &url)
+            .output()
+            .await
+            .expect("sh and curl");
+        let answer = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && answer == "413",
+            "run {run}: curl {:?} answered {answer:?}",
+            output.status
+        );
+    }
+}
+
 #[tokio::test]
 async fn errors_echo_only_an_excerpt_of_bad_input() {
     let app = TestApp::spawn(false).await;

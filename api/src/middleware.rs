@@ -2,8 +2,14 @@
 //! answered 401 before their body is read when the caller is not a user,
 //! and no body larger than its route's limit is read.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use bytes::Bytes;
+use http_body::Frame;
 use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
 use poem::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use poem::http::{Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
@@ -92,20 +98,73 @@ pub async fn guard<E: Endpoint>(endpoint: E, mut request: Request) -> poem::Resu
 
 /// `body`, failing with [`BodyTooLarge`] once more than `limit` bytes came.
 fn limited(body: Body, limit: usize) -> Body {
-    let inner: http_body_util::combinators::BoxBody<Bytes, std::io::Error> = body.into();
-    http_body_util::Limited::new(inner, limit)
-        .map_err(move |error| {
-            if error.is::<http_body_util::LengthLimitError>() {
-                std::io::Error::other(BodyTooLarge { limit })
-            } else {
-                match error.downcast::<std::io::Error>() {
-                    Ok(error) => *error,
-                    Err(error) => std::io::Error::other(error),
+    let inner: BoxBody<Bytes, std::io::Error> = body.into();
+    LimitedBody {
+        inner: Some(inner),
+        limit,
+        seen: 0,
+    }
+    .boxed()
+    .into()
+}
+
+/// How long, and how much, the rest of a body over its limit is read and
+/// discarded after the 413 is answered.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// A body of unknown length cut at its limit. The rest is not dropped at
+/// once: a connection closed while its client is still sending is reset,
+/// and a client busy sending (curl) then reports a broken pipe instead of
+/// the 413. The rest is read and discarded for a while, bounded in time
+/// and bytes, so that the client sees the answer and stops.
+struct LimitedBody {
+    inner: Option<BoxBody<Bytes, std::io::Error>>,
+    limit: usize,
+    seen: usize,
+}
+
+impl http_body::Body for LimitedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = std::task::ready!(Pin::new(inner).poll_frame(cx));
+        if let Some(Ok(data)) = &frame
+            && let Some(data) = data.data_ref()
+        {
+            self.seen += data.len();
+            if self.seen > self.limit {
+                if let Some(rest) = self.inner.take() {
+                    tokio::spawn(drain(rest));
                 }
+                let limit = self.limit;
+                return Poll::Ready(Some(Err(std::io::Error::other(BodyTooLarge { limit }))));
             }
-        })
-        .boxed()
-        .into()
+        }
+        Poll::Ready(frame)
+    }
+}
+
+/// Reads and discards what is left of a body, within [`DRAIN_TIME`] and
+/// [`DRAIN_BYTES`].
+async fn drain(mut rest: BoxBody<Bytes, std::io::Error>) {
+    let discard = async {
+        let mut read = 0;
+        while let Some(Ok(frame)) = rest.frame().await {
+            read += frame.data_ref().map_or(0, Bytes::len);
+            if read > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 /// Finds a [`BodyTooLarge`] among the io errors wrapped around a failed

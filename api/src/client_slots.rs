@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 type OpenConnections = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
 /// Counts open connections per client and hands out slots within the limit.
-#[derive(Clone)]
 pub struct ClientSlots {
     limit: usize,
     open: OpenConnections,

@@ -104,7 +104,7 @@ use super::registry::{
 use super::{CatalogSource, SourceError, fingerprint_parts};
 use crate::catalog::{CatalogKey, CatalogKind, CatalogType, CpuTarget};
 use crate::fetch::Fetcher;
-use crate::loader::{InvalidLoadRequest, LoadRequest, SourceBounds, load_source};
+use crate::loader::{InvalidLoadRequest, LoadRequest, SourceBounds};
 use crate::snapshot::{
     CatalogSnapshot, Level, PackageKey, PackageRow, PackageSnapshot, SkippedEntry, TargetKey,
     TargetRow, Transformed, VersionKey, VersionRow, VersionSnapshot,
@@ -163,14 +163,7 @@ fn load_custom<'a>(
             data_url: request.url.clone(),
             uploaded: Some(document),
         };
-        load_source(
-            context.db,
-            &source,
-            context.fetcher,
-            context.options,
-            context.progress,
-        )
-        .await
+        context.load(&source).await
     })
 }
 

@@ -97,6 +97,13 @@ pub struct LoadContext<'a> {
     pub progress: &'a dyn Progress,
 }
 
+impl LoadContext<'_> {
+    /// Loads `source` with this context, as every registered load ends.
+    pub async fn load<S: CatalogSource>(self, source: &S) -> LoadResult {
+        load_source(self.db, source, self.fetcher, self.options, self.progress).await
+    }
+}
+
 /// An option a source declares beyond the common ones.
 #[derive(Debug)]
 pub struct SourceOption {
@@ -261,14 +268,7 @@ pub fn load_registered<'a, S: RegisteredSource>(
 ) -> BoxFuture<'a, LoadResult> {
     Box::pin(async move {
         let source = S::from_request(request).map_err(invalid)?;
-        load_source(
-            context.db,
-            &source,
-            context.fetcher,
-            context.options,
-            context.progress,
-        )
-        .await
+        context.load(&source).await
     })
 }
 
